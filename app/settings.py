@@ -1,0 +1,94 @@
+"""All service configuration: one pydantic-settings class, the only reader of the environment.
+
+Every field can be set as ``VIDEOBERT_<FIELD_NAME>`` (upper case). Units live in the names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDEOBERT_", extra="ignore")
+
+    # --- HTTP -------------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = 8000
+    log_level: str = "info"
+    api_keys: list[str] = Field(default_factory=list, description="Empty: no authentication.")
+    rate_limit_per_min: int = Field(0, ge=0, description="Per client; 0 turns it off.")
+
+    # --- uploads ----------------------------------------------------------------------------
+    max_upload_mb: float = Field(512.0, gt=0)
+    body_timeout_s: float = Field(120.0, gt=0, description="Whole upload must arrive in time.")
+    upload_dir: Path | None = Field(None, description="Temp folder for uploads; system default.")
+
+    # --- model ------------------------------------------------------------------------------
+    model_store_dir: Path = REPO_ROOT / "model_store"
+    default_model: str = "videobert-lite0"
+    models: list[str] = Field(default_factory=list, description="Extra models to load: name[:ver].")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    instances_per_device: int = Field(1, ge=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    torch_threads: int = Field(0, ge=0, description="Model worker threads; 0 picks for you.")
+    warmup: bool = True
+
+    # --- video policy -----------------------------------------------------------------------
+    max_duration_s: float = Field(3 * 3600.0, gt=0)
+    max_width: int = Field(7680, gt=0)
+    max_height: int = Field(4320, gt=0)
+    max_pixels: int = Field(7680 * 4320, gt=0)
+    max_streams: int = Field(32, gt=0)
+    max_corrupt_packets: int = Field(64, ge=0)
+    max_decoded_frames: int = Field(20000, gt=0)
+    decode_timeout_s: float = Field(60.0, gt=0)
+    decode_workers: int = Field(0, ge=0, description="Decode processes; 0 picks for you.")
+    decode_memory_mb: int = Field(2048, gt=0, description="RLIMIT_AS of a decode process.")
+
+    # --- sampling defaults (per request overridable) ---------------------------------------
+    sample_fps: float = Field(2.0, gt=0, le=30)
+    max_frames: int = Field(256, ge=1, le=2048)
+
+    # --- batching ---------------------------------------------------------------------------
+    max_batch_size: int = Field(8, ge=1, description="Videos per Transformer batch.")
+    max_batch_frames: int = Field(64, ge=1, description="Frames per CNN batch.")
+    max_wait_ms: float = Field(10.0, ge=0)
+    max_queue_size: int = Field(64, ge=1)
+    max_inflight_requests: int = Field(32, ge=1, description="Admission limit; more get 429.")
+    request_timeout_s: float = Field(300.0, gt=0, description="Includes queueing time.")
+    retry_after_s: int = Field(2, ge=1)
+
+    # --- cache ------------------------------------------------------------------------------
+    redis_url: str | None = None
+    cache_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    cache_max_entries: int = Field(1024, ge=0, description="In-process LRU size.")
+    redis_connect_timeout_ms: float = Field(50.0, gt=0)
+    redis_timeout_ms: float = Field(50.0, gt=0)
+    redis_breaker_failures: int = Field(3, ge=1)
+    redis_breaker_cooldown_s: float = Field(5.0, gt=0)
+    single_flight_lock_s: float = Field(120.0, gt=0)
+
+    # --- jobs -------------------------------------------------------------------------------
+    jobs_dir: Path | None = None
+    job_ttl_s: int = Field(24 * 3600, gt=0)
+    callback_hosts: list[str] = Field(default_factory=list)
+
+    shutdown_grace_s: float = Field(30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        if self.max_pixels > self.max_width * self.max_height:
+            self.max_pixels = self.max_width * self.max_height
+        if self.max_batch_frames < 1:
+            raise ValueError("max_batch_frames must be at least 1")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
