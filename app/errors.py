@@ -26,7 +26,7 @@ class VideoBertError(Exception):
             self.status_code = status_code
         self.retry_after_s = retry_after_s
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[object, ...]:
         # Rebuild with the same class, code and status on the other side of a process boundary.
         return (_rebuild, (type(self), self.message, self.code, self.status_code,
                            self.retry_after_s))

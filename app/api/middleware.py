@@ -1,0 +1,152 @@
+"""Pure ASGI middleware: request ids, access metrics, API keys and per-client rate limits.
+
+Pure ASGI (not BaseHTTPMiddleware) so that request bodies stream through untouched.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from app.errors import Overloaded, Unauthorized, VideoBertError
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json",
+                        "/redoc", "/docs/oauth2-redirect"})
+
+
+def error_response_bytes(err: VideoBertError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps(err.to_dict()).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if err.retry_after_s is not None:
+        headers.append((b"retry-after", str(max(1, round(err.retry_after_s))).encode()))
+    return err.status_code, headers, body
+
+
+async def send_error(send: Send, err: VideoBertError, request_id: str) -> None:
+    status, headers, body = error_response_bytes(err)
+    headers.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoed as X-Request-ID) and records route/status/latency."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode(
+            "latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
+            else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            status = str(status_holder["status"])
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(route_path, scope["method"], status).inc()
+            self.metrics.request_latency.labels(route_path, scope["method"], status).observe(
+                elapsed)
+            log.info("%s %s -> %s in %.1f ms [%s]", scope["method"], scope["path"], status,
+                     elapsed * 1000, request_id)
+
+
+class AuthAndRateLimitMiddleware:
+    """Optional API keys (constant-time compare) and a sliding-window limit per client."""
+
+    def __init__(self, app: ASGIApp, *, api_keys: list[str], rate_limit_per_min: int,
+                 metrics: Metrics) -> None:
+        self.app = app
+        self.api_keys = [k.encode() for k in api_keys if k]
+        self.rate_limit = rate_limit_per_min
+        self.metrics = metrics
+        self._hits: dict[str, deque[float]] = {}
+
+    def _authorised_key(self, headers: dict[bytes, bytes]) -> bytes | None:
+        presented = headers.get(b"x-api-key", b"")
+        auth = headers.get(b"authorization", b"")
+        if not presented and auth.lower().startswith(b"bearer "):
+            presented = auth[7:].strip()
+        if not presented:
+            return None
+        matched = None
+        for key in self.api_keys:  # compare with every key so timing reveals nothing
+            if hmac.compare_digest(key, presented):
+                matched = key
+        return matched
+
+    def _allow(self, client: str) -> bool:
+        now = time.monotonic()
+        window = self._hits.setdefault(client, deque())
+        while window and window[0] <= now - 60.0:
+            window.popleft()
+        if len(window) >= self.rate_limit:
+            return False
+        window.append(now)
+        if len(self._hits) > 10000:  # forget idle clients so memory stays bounded
+            for idle in [c for c, w in self._hits.items() if not w]:
+                del self._hits[idle]
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id", "-")
+        headers = dict(scope.get("headers") or [])
+        client_id = ""
+        if self.api_keys:
+            key = self._authorised_key(headers)
+            if key is None:
+                self.metrics.rejected.labels("unauthorized").inc()
+                await send_error(send, Unauthorized(
+                    "Missing or wrong API key. Send it as 'X-API-Key: <key>' or "
+                    "'Authorization: Bearer <key>'."), request_id)
+                return
+            client_id = "key:" + key[:6].decode("latin-1")
+        if self.rate_limit > 0:
+            client = scope.get("client")
+            client_id = client_id or f"ip:{client[0] if client else 'unknown'}"
+            if not self._allow(client_id):
+                self.metrics.rejected.labels("rate_limited").inc()
+                await send_error(send, Overloaded(
+                    f"Rate limit of {self.rate_limit} requests a minute exceeded. Retry after "
+                    "the Retry-After delay.", code="rate_limited", retry_after_s=60 / max(
+                        1, self.rate_limit)), request_id)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,92 @@
+"""Pipeline results -> response bodies (plain dicts, validated by the schemas)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from app.api.schemas import ClassifyResponse, SummarizeResponse
+from app.inference.pipeline import PipelineResult
+
+
+def _round(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+def _labels(labels: Any) -> list[dict[str, Any]]:
+    return [{"label": lb.label, "class_id": int(lb.class_id), "score": _round(lb.score, 4)}
+            for lb in labels]
+
+
+def _metadata(result: PipelineResult) -> dict[str, Any]:
+    info = result.info
+    times = result.times_s
+    sample_fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and \
+        times[-1] > times[0] else 0.0
+    return {
+        "container": info.container, "codec": info.codec, "width": int(info.width),
+        "height": int(info.height), "duration_s": _round(info.duration_s),
+        "fps": _round(info.fps or 0.0), "size_bytes": int(info.size_bytes),
+        "frames_sampled": len(times), "sampling_mode": result.decoded_mode,
+        "sample_fps": _round(sample_fps),
+    }
+
+
+def _timings(result: PipelineResult, total_ms: float) -> dict[str, Any]:
+    t = result.timings_ms
+    return {
+        "decode_ms": _round(t.get("decode_ms", 0.0), 1),
+        "queue_ms": _round(t.get("queue_ms", 0.0), 1),
+        "inference_ms": _round(t.get("inference_ms", 0.0), 1),
+        "refine_ms": _round(t.get("refine_ms", 0.0), 1),
+        "analysis_ms": _round(t.get("analysis_ms", 0.0), 1),
+        "thumbnails_ms": _round(t.get("thumbnails_ms", 0.0), 1),
+        "total_ms": _round(total_ms, 1),
+        "batch_size": int(result.batch_size),
+    }
+
+
+def classify_body(result: PipelineResult, *, request_id: str, total_ms: float,
+                  include_frames: bool) -> dict[str, Any]:
+    a = result.analysis
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "model": {"name": result.model_name, "version": result.model_version},
+        "video": _metadata(result),
+        "video_labels": _labels(a.video_labels),
+        "shot_labels": [{"index": int(s.index), "start_s": _round(s.start_s),
+                         "end_s": _round(s.end_s), "labels": _labels(s.labels)}
+                        for s in a.shots],
+        "frame_labels": ([{"time_s": _round(f.time_s), "labels": _labels(f.labels)}
+                          for f in a.frames] if include_frames else None),
+        "timings": _timings(result, total_ms),
+    }
+    return ClassifyResponse.model_validate(body).model_dump()
+
+
+def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
+                   ) -> dict[str, Any]:
+    a = result.analysis
+    thumbs = result.thumbnails
+    keyframes = []
+    for i, k in enumerate(a.keyframes):
+        thumb = base64.b64encode(thumbs[i]).decode("ascii") if i < len(thumbs) else None
+        keyframes.append({"time_s": _round(k.time_s), "shot_index": int(k.shot_index),
+                          "score": _round(k.score, 4), "thumbnail_jpeg_base64": thumb})
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "model": {"name": result.model_name, "version": result.model_version},
+        "video": _metadata(result),
+        "shots": [{"index": int(s.index), "start_s": _round(s.start_s),
+                   "end_s": _round(s.end_s)} for s in a.shots],
+        "importance": [{"time_s": _round(p.time_s), "score": _round(p.score, 4)}
+                       for p in a.importance],
+        "keyframes": keyframes,
+        "highlights": [{"start_s": _round(h.start_s), "end_s": _round(h.end_s),
+                        "shot_index": int(h.shot_index), "score": _round(h.score, 4)}
+                       for h in a.highlights],
+        "highlight_duration_s": _round(a.highlight_duration_s),
+        "budget_s": _round(a.budget_s),
+        "timings": _timings(result, total_ms),
+    }
+    return SummarizeResponse.model_validate(body).model_dump()

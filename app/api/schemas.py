@@ -1,0 +1,226 @@
+"""Request options and response shapes (pydantic only, so the CLI can share them).
+
+Times are seconds (float), scores are in 0..1, as in the hosted video APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import InvalidOption
+from app.inference.pipeline import AnalyzeOptions
+
+
+class RequestOptions(BaseModel):
+    """Options for classify and summarize, from query parameters or form fields."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(None, description="Model name (GET /v1/models); default model.")
+    fps: float | None = Field(None, gt=0, le=30, description="Timeline sampling rate.")
+    max_frames: int | None = Field(None, ge=1, le=2048,
+                                   description="Cap on sampled frames; long videos lower fps.")
+    num_frames: int | None = Field(None, ge=1, le=2048,
+                                   description="Sample exactly N uniform frames instead of fps.")
+    mode: Literal["exact", "fast"] = Field(
+        "exact", description="exact: frames at the sampled times; fast: nearest keyframes "
+                             "(approximate times, much cheaper).")
+    top_k: int = Field(5, ge=1, le=100)
+    min_confidence: float = Field(0.05, ge=0, le=1)
+    include_frames: bool = Field(False, description="Also return labels per sampled frame.")
+    summary_ratio: float = Field(0.15, gt=0, le=1,
+                                 description="Highlight length budget as a share of the video.")
+    num_keyframes: int | None = Field(None, ge=1, le=64)
+    thumbnails: bool = Field(False, description="Return a small base64 JPEG per keyframe.")
+    thumbnail_px: int = Field(160, ge=32, le=640)
+    refine_boundaries: bool = True
+    format: Literal["json", "jpeg"] = Field(
+        "json", description="summarize only: jpeg returns the keyframes as one contact sheet.")
+
+    @classmethod
+    def parse(cls, query: dict[str, str], form: dict[str, str]) -> RequestOptions:
+        merged: dict[str, Any] = {**query, **form}
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
+                for err in exc.errors())
+            raise InvalidOption(f"Invalid option(s): {problems}. See /docs for the allowed "
+                                "values.") from None
+
+    def to_analyze(self) -> AnalyzeOptions:
+        return AnalyzeOptions(
+            model=self.model, fps=self.fps, max_frames=self.max_frames,
+            num_frames=self.num_frames, mode=self.mode, top_k=self.top_k,
+            min_confidence=self.min_confidence, include_frames=self.include_frames,
+            summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
+            thumbnails=self.thumbnails or self.format == "jpeg",
+            thumbnail_px=self.thumbnail_px if self.format == "json" else max(self.thumbnail_px,
+                                                                             240),
+            refine_boundaries=self.refine_boundaries)
+
+
+class Label(BaseModel):
+    label: str
+    class_id: int
+    score: float = Field(ge=0, le=1)
+
+
+class ShotLabels(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+    labels: list[Label]
+
+
+class FrameLabels(BaseModel):
+    time_s: float
+    labels: list[Label]
+
+
+class VideoMetadata(BaseModel):
+    container: str
+    codec: str
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    size_bytes: int
+    frames_sampled: int
+    sampling_mode: Literal["exact", "fast"]
+    sample_fps: float
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Timings(BaseModel):
+    decode_ms: float
+    queue_ms: float
+    inference_ms: float
+    refine_ms: float = 0.0
+    analysis_ms: float = 0.0
+    thumbnails_ms: float = 0.0
+    total_ms: float = 0.0
+    batch_size: int = 1
+
+
+class ClassifyResponse(BaseModel):
+    request_id: str
+    model: ModelRef
+    video: VideoMetadata
+    video_labels: list[Label]
+    shot_labels: list[ShotLabels]
+    frame_labels: list[FrameLabels] | None = None
+    timings: Timings
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "request_id": "9f1c2e7a4b6d4d0f",
+        "model": {"name": "videobert-lite0", "version": "1.0.0"},
+        "video": {"container": "mp4", "codec": "h264", "width": 640, "height": 272,
+                  "duration_s": 10.0, "fps": 25.0, "size_bytes": 1003405,
+                  "frames_sampled": 20, "sampling_mode": "exact", "sample_fps": 2.0},
+        "video_labels": [{"label": "mountain bike", "class_id": 671, "score": 0.41}],
+        "shot_labels": [{"index": 0, "start_s": 0.0, "end_s": 1.2,
+                         "labels": [{"label": "mountain bike", "class_id": 671,
+                                     "score": 0.52}]}],
+        "frame_labels": None,
+        "timings": {"decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5,
+                    "refine_ms": 40.0, "analysis_ms": 2.0, "thumbnails_ms": 0.0,
+                    "total_ms": 470.0, "batch_size": 1},
+    }})
+
+
+class Shot(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+
+
+class ImportancePoint(BaseModel):
+    time_s: float
+    score: float = Field(ge=0, le=1)
+
+
+class Keyframe(BaseModel):
+    time_s: float
+    shot_index: int
+    score: float = Field(ge=0, le=1)
+    thumbnail_jpeg_base64: str | None = None
+
+
+class Segment(BaseModel):
+    start_s: float
+    end_s: float
+    shot_index: int
+    score: float = Field(ge=0, le=1)
+
+
+class SummarizeResponse(BaseModel):
+    request_id: str
+    model: ModelRef
+    video: VideoMetadata
+    shots: list[Shot]
+    importance: list[ImportancePoint]
+    keyframes: list[Keyframe]
+    highlights: list[Segment]
+    highlight_duration_s: float
+    budget_s: float
+    timings: Timings
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "request_id": "9f1c2e7a4b6d4d0f",
+        "model": {"name": "videobert-lite0", "version": "1.0.0"},
+        "video": {"container": "mp4", "codec": "h264", "width": 640, "height": 272,
+                  "duration_s": 10.0, "fps": 25.0, "size_bytes": 1003405,
+                  "frames_sampled": 20, "sampling_mode": "exact", "sample_fps": 2.0},
+        "shots": [{"index": 0, "start_s": 0.0, "end_s": 1.2},
+                  {"index": 1, "start_s": 1.2, "end_s": 3.04}],
+        "importance": [{"time_s": 0.0, "score": 0.62}, {"time_s": 0.5, "score": 0.81}],
+        "keyframes": [{"time_s": 0.5, "shot_index": 0, "score": 0.81,
+                       "thumbnail_jpeg_base64": None}],
+        "highlights": [{"start_s": 0.0, "end_s": 1.2, "shot_index": 0, "score": 0.7}],
+        "highlight_duration_s": 1.2, "budget_s": 1.5,
+        "timings": {"decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5,
+                    "refine_ms": 40.0, "analysis_ms": 2.0, "thumbnails_ms": 0.0,
+                    "total_ms": 470.0, "batch_size": 1},
+    }})
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class InputSpec(BaseModel):
+    short_side: int
+    crop: int
+    mean: list[float]
+    std: list[float]
+    sample_fps: float
+    max_frames: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    description: str
+    default: bool
+    labels_count: int
+    frame_encoder: str
+    temporal: str
+    input: InputSpec
+    devices: list[str]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]

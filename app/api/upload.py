@@ -1,0 +1,230 @@
+"""Receive an upload: stream it to a server-named temp file while hashing, within limits.
+
+Both a raw ``video/*`` body and a ``multipart/form-data`` body with a file field ``video`` are
+streamed straight from the socket (Starlette's own form parser would spool the whole file before
+the handler runs, so the size limit could not answer early). The client's filename and
+Content-Type never choose anything: the file gets a server-made name and no extension, and the
+decoder sniffs the content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from app.errors import BadRequest, PayloadTooLarge, RequestBodyTimeout, UnsupportedMedia
+
+VIDEO_FIELD = "video"
+MAX_FORM_FIELDS = 32
+MAX_FORM_FIELD_BYTES = 4096
+MAX_PARTS = MAX_FORM_FIELDS + 1
+
+
+@dataclass
+class Upload:
+    path: Path
+    sha256: str
+    size_bytes: int
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its upload finished; nobody is left to answer."""
+
+
+class _Sink:
+    """Writes the video bytes to the temp file, hashing them and enforcing the size limit."""
+
+    def __init__(self, fd: int, max_bytes: int) -> None:
+        self._file = os.fdopen(fd, "wb", buffering=1024 * 1024)
+        self._hash = hashlib.sha256()
+        self._max_bytes = max_bytes
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self._max_bytes:
+            raise PayloadTooLarge(_too_large_message(self._max_bytes))
+        self._hash.update(data)
+        self._file.write(data)
+
+    def close(self) -> str:
+        self._file.close()
+        return self._hash.hexdigest()
+
+
+def _too_large_message(max_bytes: int) -> str:
+    return (f"The upload is larger than this server's limit of {max_bytes / 2**20:.0f} MiB. "
+            "Send a shorter or more compressed video, or ask the operator to raise "
+            "VIDEOBERT_MAX_UPLOAD_MB.")
+
+
+class _MultipartReader:
+    """Feeds python-multipart's streaming parser; the ``video`` part goes to the sink."""
+
+    def __init__(self, boundary: bytes, sink: _Sink) -> None:
+        self.sink = sink
+        self.form: dict[str, str] = {}
+        self.saw_video = False
+        self._parts = 0
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._current: str | None = None  # field name of the current part
+        self._is_file = False
+        self._value = bytearray()
+        self._parser = MultipartParser(boundary, callbacks={
+            "on_part_begin": self._part_begin,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_header_field": self._header_field_cb,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+        })
+
+    def feed(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finish(self) -> None:
+        self._parser.finalize()
+
+    def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise BadRequest(f"Too many form parts (limit {MAX_PARTS}). Send one file field "
+                             f"'{VIDEO_FIELD}' and options as fields or query parameters.")
+        self._headers = {}
+        self._current = None
+        self._is_file = False
+        self._value = bytearray()
+
+    def _header_field_cb(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if len(self._header_value) > 1024:
+            raise BadRequest("A multipart header is too long.")
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = b""
+        self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, params = parse_options_header(disposition)
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        self._current = name
+        self._is_file = b"filename" in params or name == VIDEO_FIELD
+        if self._is_file and name == VIDEO_FIELD:
+            if self.saw_video:
+                raise BadRequest(f"Send exactly one '{VIDEO_FIELD}' file per request.")
+            self.saw_video = True
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current == VIDEO_FIELD and self._is_file:
+            self.sink.write(data[start:end])
+            return
+        if self._is_file:
+            raise BadRequest(f"Unexpected file field '{self._current}'. Send the video in the "
+                             f"field '{VIDEO_FIELD}'.")
+        self._value += data[start:end]
+        if len(self._value) > MAX_FORM_FIELD_BYTES:
+            raise BadRequest(f"Form field '{self._current}' is longer than "
+                             f"{MAX_FORM_FIELD_BYTES} bytes.")
+
+    def _part_end(self) -> None:
+        if self._current and not self._is_file:
+            if len(self.form) >= MAX_FORM_FIELDS:
+                raise BadRequest(f"Too many form fields (limit {MAX_FORM_FIELDS}).")
+            self.form[self._current] = self._value.decode("utf-8", "replace")
+
+
+@contextlib.asynccontextmanager
+async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
+                         upload_dir: Path | None) -> AsyncIterator[Upload]:
+    """Stream the request body to a temp file; the file is removed when the block exits."""
+    content_type = request.headers.get("content-type", "")
+    media_type, params = parse_options_header(content_type)
+    media = media_type.decode("latin-1").lower()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+        raise PayloadTooLarge(_too_large_message(max_bytes))
+
+    is_multipart = media == "multipart/form-data"
+    is_raw = media.startswith("video/") or media == "application/octet-stream"
+    if not (is_multipart or is_raw):
+        raise UnsupportedMedia(
+            "Send the video as a multipart/form-data file field 'video', or as the raw body "
+            f"with a video/* Content-Type (got {media or 'no Content-Type'!r}).",
+            code="unsupported_content_type")
+    boundary = params.get(b"boundary") if is_multipart else None
+    if is_multipart and not boundary:
+        raise BadRequest("The multipart Content-Type has no boundary parameter.")
+
+    fd, name = tempfile.mkstemp(prefix="vbs-upload-", dir=upload_dir)
+    path = Path(name)
+    try:
+        sink = _Sink(fd, max_bytes)
+        reader = _MultipartReader(boundary, sink) if boundary else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for chunk in request.stream():
+                    if reader:
+                        reader.feed(chunk)
+                    else:
+                        sink.write(chunk)
+            if reader:
+                reader.finish()
+        except TimeoutError:
+            raise RequestBodyTimeout(
+                f"The upload did not arrive within {timeout_s:.0f} s. Send it faster, or "
+                "upload long videos through POST /v1/jobs.") from None
+        except ClientDisconnect:
+            raise ClientGone() from None
+        finally:
+            digest = sink.close()
+        if reader and not reader.saw_video:
+            raise BadRequest(f"No file field '{VIDEO_FIELD}' in the form. Send the video as "
+                             f"-F {VIDEO_FIELD}=@clip.mp4.")
+        if sink.size == 0:
+            raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
+                                   code="empty_upload")
+        yield Upload(path=path, sha256=digest, size_bytes=sink.size,
+                     form=reader.form if reader else {})
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+
+
+@contextlib.contextmanager
+def flight_copy(path: Path) -> Iterator[Path]:
+    """A second name for the upload (a hard link: no copy) that lives as long as the block."""
+    fd, name = tempfile.mkstemp(prefix="vbs-flight-", dir=path.parent)
+    os.close(fd)
+    link = Path(name)
+    try:
+        link.unlink()
+        try:
+            os.link(path, link)
+        except OSError:  # filesystems without hard links
+            shutil.copyfile(path, link)
+        yield link
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()

@@ -1,0 +1,184 @@
+"""The `videobert` command: serve, analyse files locally, manage models, train."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import configure_logging, create_app
+
+    settings = Settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
+                timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+                limit_concurrency=max(64, settings.max_inflight_requests * 4))
+    return 0
+
+
+def _progress(done: int, total: int, name: str, started: float) -> None:
+    if not sys.stderr.isatty() and total <= 1:
+        return
+    width = 30
+    filled = int(width * done / max(1, total))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+                     f"{time.monotonic() - started:6.1f}s {name[:40]:<40}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+async def _analyse_files(endpoint: str, files: list[Path], options: dict[str, Any],
+                         contact_sheet_path: Path | None) -> list[dict[str, Any]]:
+    from app.api.responses import classify_body, summarize_body
+    from app.api.schemas import RequestOptions
+    from app.service import Services
+
+    settings = Settings()
+    services = Services(settings)
+    await services.start(background_warmup=False)
+    if services.startup_error:
+        await services.stop()
+        raise SystemExit(f"error: {services.startup_error}")
+    pipeline = services.require_ready()
+    request_options = RequestOptions.parse({k: str(v) for k, v in options.items()}, {})
+    analyze = request_options.to_analyze()
+    if contact_sheet_path is not None:
+        analyze = type(analyze)(**{**analyze.__dict__, "thumbnails": True, "thumbnail_px": 240})
+    results = []
+    started = time.monotonic()
+    try:
+        for index, path in enumerate(files):
+            _progress(index, len(files), path.name, started)
+            t0 = time.monotonic()
+            result = await pipeline.run(path, analyze, deadline=time.monotonic() + 3600,
+                                        want_summary=endpoint == "summarize")
+            total_ms = (time.monotonic() - t0) * 1000
+            body = (classify_body(result, request_id=path.name, total_ms=total_ms,
+                                  include_frames=analyze.include_frames)
+                    if endpoint == "classify" else
+                    summarize_body(result, request_id=path.name, total_ms=total_ms))
+            body["file"] = str(path)
+            results.append(body)
+        _progress(len(files), len(files), "done", started)
+    finally:
+        await services.stop()
+    if contact_sheet_path is not None and results and endpoint == "summarize":
+        from app.render import contact_sheet
+
+        thumbs, captions = [], []
+        for body in results:
+            for k in body["keyframes"]:
+                if k.get("thumbnail_jpeg_base64"):
+                    thumbs.append(base64.b64decode(k["thumbnail_jpeg_base64"]))
+                    captions.append(f"{Path(body['file']).name} {k['time_s']:.1f}s")
+                    k["thumbnail_jpeg_base64"] = None
+        contact_sheet_path.write_bytes(contact_sheet(thumbs, captions))
+    return results
+
+
+def _analyse(args: argparse.Namespace) -> int:
+    from app.errors import VideoBertError
+
+    options = {k: v for k, v in {
+        "model": args.model, "fps": args.fps, "max_frames": args.max_frames,
+        "mode": args.mode, "top_k": args.top_k, "include_frames": args.frames,
+        "summary_ratio": args.summary_ratio, "num_keyframes": args.keyframes,
+    }.items() if v is not None and v is not False}
+    sheet = getattr(args, "contact_sheet", None)
+    try:
+        results = asyncio.run(_analyse_files(args.command, [Path(f) for f in args.files],
+                                             options, Path(sheet) if sheet else None))
+    except VideoBertError as exc:
+        print(json.dumps(exc.to_dict()), file=sys.stderr)
+        return 2
+    print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from app.model.pull import pull_model
+    from app.model.store import list_models
+
+    settings = Settings()
+    if args.models_command == "list":
+        for entry in list_models(settings.model_store_dir):
+            print(json.dumps(entry.model_dump(mode="json")))
+        return 0
+    return pull_model(settings.model_store_dir, args.name)
+
+
+def _train_temporal(args: argparse.Namespace) -> int:
+    from training.train_temporal import main as train_main
+
+    return int(train_main(args.rest) or 0)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import main as evaluate_main
+
+    return int(evaluate_main(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videobert", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the HTTP service (settings from VIDEOBERT_*)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=_serve)
+
+    for name in ("classify", "summarize"):
+        p = sub.add_parser(name, help=f"{name} local files without a server (JSON to stdout)")
+        p.add_argument("files", nargs="+")
+        p.add_argument("--model")
+        p.add_argument("--fps", type=float)
+        p.add_argument("--max-frames", type=int)
+        p.add_argument("--mode", choices=["exact", "fast"])
+        p.add_argument("--top-k", type=int)
+        p.add_argument("--frames", action="store_true", help="labels per sampled frame")
+        p.add_argument("--summary-ratio", type=float)
+        p.add_argument("--keyframes", type=int)
+        if name == "summarize":
+            p.add_argument("--contact-sheet", metavar="OUT.jpg",
+                           help="write the keyframes as one JPEG")
+        p.set_defaults(func=_analyse)
+
+    models = sub.add_parser("models", help="list or pull models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="models in the store")
+    pull = msub.add_parser("pull", help="download and verify a model's weights (needs internet)")
+    pull.add_argument("name")
+    models.set_defaults(func=_models)
+
+    train = sub.add_parser("train-temporal", help="re-train the default model's Transformer")
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=_train_temporal)
+
+    evaluate = sub.add_parser("evaluate", help="regenerate docs/model-card.md")
+    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

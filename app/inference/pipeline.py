@@ -1,0 +1,205 @@
+"""One request's journey after the upload: decode -> batched model -> analysis -> refinement.
+
+Shared by the HTTP service, the CLI and the job workers, so that every entry point computes the
+same answer for the same video and options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from app.errors import ModelNotFound
+from app.inference.batcher import Batcher
+from app.inference.decode_pool import DecodePool
+from app.inference.worker import ModelInput, ModelOutput
+from app.model import LoadedModel
+from app.model.analysis import (
+    AnalysisOptions,
+    VideoAnalysis,
+    analyse,
+    find_boundaries,
+    refine_boundary,
+)
+from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
+
+log = logging.getLogger(__name__)
+
+# A gap shorter than this is already precise enough; refining it would cost a decode for nothing.
+MIN_GAP_TO_REFINE_S = 0.2
+MAX_BOUNDARIES_TO_REFINE = 64
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Everything a caller may choose that changes the answer (and so the cache key)."""
+
+    model: str | None = None
+    fps: float | None = None
+    max_frames: int | None = None
+    num_frames: int | None = None
+    mode: Literal["exact", "fast"] = "exact"
+    top_k: int = 5
+    min_confidence: float = 0.05
+    include_frames: bool = False
+    summary_ratio: float = 0.15
+    num_keyframes: int | None = None
+    thumbnails: bool = False
+    thumbnail_px: int = 160
+    refine_boundaries: bool = True
+
+    def cache_options(self, endpoint: str) -> dict[str, object]:
+        """The options that change this endpoint's answer, for the cache key."""
+        common: dict[str, object] = {
+            "fps": self.fps, "max_frames": self.max_frames, "num_frames": self.num_frames,
+            "mode": self.mode, "refine": self.refine_boundaries,
+        }
+        if endpoint == "classify":
+            common.update(top_k=self.top_k, min_confidence=self.min_confidence,
+                          include_frames=self.include_frames)
+        else:
+            common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
+                          thumbnails=self.thumbnails, thumbnail_px=self.thumbnail_px)
+        return common
+
+
+@dataclass
+class PipelineResult:
+    model_name: str
+    model_version: str
+    info: VideoInfo
+    decoded_mode: str
+    times_s: np.ndarray
+    analysis: VideoAnalysis
+    thumbnails: list[bytes]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    batch_size: int = 1
+
+
+@dataclass
+class ModelRuntime:
+    loaded: LoadedModel
+    batcher: Batcher[ModelInput, ModelOutput]
+
+    @property
+    def crop(self) -> int:
+        return int(self.loaded.manifest.input.crop)
+
+
+class Pipeline:
+    def __init__(self, *, decode_pool: DecodePool, models: dict[str, ModelRuntime],
+                 default_model: str, policy: VideoPolicy, default_fps: float,
+                 default_max_frames: int, decode_timeout_s: float) -> None:
+        self.decode_pool = decode_pool
+        self.models = models
+        self.default_model = default_model
+        self.policy = policy
+        self.default_fps = default_fps
+        self.default_max_frames = default_max_frames
+        self.decode_timeout_s = decode_timeout_s
+
+    def runtime(self, name: str | None) -> ModelRuntime:
+        key = name or self.default_model
+        if key not in self.models:
+            raise ModelNotFound(f"Model {key!r} is not loaded. Loaded models: "
+                                f"{', '.join(sorted(self.models))}. See GET /v1/models.")
+        return self.models[key]
+
+    def sampling_spec(self, runtime: ModelRuntime, options: AnalyzeOptions) -> SamplingSpec:
+        spec_in = runtime.loaded.manifest.input
+        return SamplingSpec(
+            fps=options.fps or self.default_fps,
+            max_frames=options.max_frames or self.default_max_frames,
+            num_frames=options.num_frames,
+            mode=options.mode,
+            short_side=int(spec_in.short_side),
+            crop=int(spec_in.crop),
+        )
+
+    async def run(self, path: Path, options: AnalyzeOptions, *, deadline: float,
+                  want_summary: bool) -> PipelineResult:
+        runtime = self.runtime(options.model)
+        timings: dict[str, float] = {}
+
+        started = time.monotonic()
+        decoded: DecodedVideo = await self.decode_pool.decode(
+            path, self.policy, self.sampling_spec(runtime, options),
+            timeout_s=self._time_left(deadline, self.decode_timeout_s))
+        timings["decode_ms"] = (time.monotonic() - started) * 1000
+
+        output, batch_timing = await runtime.batcher.submit(
+            ModelInput(decoded.frames, decoded.times_s), deadline=deadline)
+        times_s = output.times_s
+        timings["queue_ms"] = batch_timing.queue_ms
+        timings["inference_ms"] = batch_timing.compute_ms
+
+        started = time.monotonic()
+        refined = None
+        if options.refine_boundaries:
+            refined = await self._refined_boundaries(path, times_s, output, deadline)
+        timings["refine_ms"] = (time.monotonic() - started) * 1000
+
+        started = time.monotonic()
+        analysis_options = AnalysisOptions(
+            top_k=options.top_k, min_confidence=options.min_confidence,
+            summary_ratio=options.summary_ratio, num_keyframes=options.num_keyframes,
+            include_frames=options.include_frames)
+        analysis = await asyncio.to_thread(
+            analyse, times_s, output.probs, output.features, output.boundary_prob,
+            output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
+            analysis_options, refined)
+        timings["analysis_ms"] = (time.monotonic() - started) * 1000
+
+        thumbnails: list[bytes] = []
+        if want_summary and options.thumbnails and analysis.keyframes:
+            started = time.monotonic()
+            thumbnails = await self.decode_pool.run(
+                "decode_thumbnails", path, [k.time_s for k in analysis.keyframes],
+                options.thumbnail_px, timeout_s=self._time_left(deadline, self.decode_timeout_s))
+            timings["thumbnails_ms"] = (time.monotonic() - started) * 1000
+
+        return PipelineResult(
+            model_name=runtime.loaded.name, model_version=runtime.loaded.version,
+            info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
+            analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
+            batch_size=batch_timing.batch_size)
+
+    async def _refined_boundaries(self, path: Path, times_s: np.ndarray, output: ModelOutput,
+                                  deadline: float) -> list[float] | None:
+        """Place each predicted boundary precisely by decoding its gap at low resolution."""
+        boundaries = find_boundaries(times_s, output.boundary_prob,
+                                     AnalysisOptions().boundary_threshold)
+        if not boundaries:
+            return None
+        refined: list[float] = []
+        for boundary in boundaries[:MAX_BOUNDARIES_TO_REFINE]:
+            i = boundary.index
+            if i + 1 >= len(times_s):
+                refined.append(boundary.time_s)
+                continue
+            start_s, end_s = float(times_s[i]), float(times_s[i + 1])
+            if end_s - start_s < MIN_GAP_TO_REFINE_S:
+                refined.append(boundary.time_s)
+                continue
+            try:
+                gap_times, gap_frames = await self.decode_pool.run(
+                    "decode_gray_strip", path, start_s, end_s,
+                    timeout_s=self._time_left(deadline, self.decode_timeout_s))
+                refined.append(refine_boundary(gap_times, gap_frames)
+                               if len(gap_times) >= 2 else boundary.time_s)
+            except Exception:  # refinement is an improvement, never a reason to fail
+                log.warning("boundary refinement failed near %.2f s", boundary.time_s,
+                            exc_info=True)
+                refined.append(boundary.time_s)
+        refined.extend(b.time_s for b in boundaries[MAX_BOUNDARIES_TO_REFINE:])
+        return refined
+
+    @staticmethod
+    def _time_left(deadline: float, cap_s: float) -> float:
+        return max(0.05, min(cap_s, deadline - time.monotonic()))

@@ -1,0 +1,88 @@
+"""create_app(settings) -> FastAPI. The lifespan starts and stops the service's parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from app.api.middleware import AuthAndRateLimitMiddleware, RequestContextMiddleware
+from app.api.routes import router
+from app.api.upload import ClientGone
+from app.errors import InvalidOption, VideoBertError
+from app.service import Services
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Post a video, get back what is in it and a summary of it.
+
+* **POST /v1/classify**: ImageNet labels for the whole video, each shot and sampled frames.
+* **POST /v1/summarize**: shots, an importance curve, keyframes and highlight segments
+  (or a contact-sheet JPEG with `format=jpeg`).
+
+Send the video as a multipart file field `video` or as a raw `video/*` body. Every error is
+`{"error": {"code": "...", "message": "..."}}`; the codes are listed in the README.
+"""
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(title="videobert-serve", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.services = services
+    app.include_router(router)
+
+    @app.exception_handler(VideoBertError)
+    async def domain_error(request: Request, exc: VideoBertError) -> JSONResponse:
+        services.metrics.rejected.labels(exc.code).inc()
+        headers = {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        if exc.status_code >= 500 and exc.code not in ("not_ready", "inference_failed"):
+            log.error("request failed: %s: %s", exc.code, exc.message)
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'][1:]) or 'request'}: "
+                             f"{err['msg']}" for err in exc.errors())
+        err = InvalidOption(f"Invalid option(s): {problems}. See /docs for allowed values.")
+        return await domain_error(request, err)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"error": {"code": "internal_error", "message": (
+            "An unexpected server error. Report it with the X-Request-ID header's value.")}},
+            status_code=500)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, exc: ClientGone) -> Response:
+        # Nobody is listening; 499 (nginx's "client closed request") for the logs only.
+        return Response(status_code=499)
+
+    app.add_middleware(AuthAndRateLimitMiddleware, api_keys=settings.api_keys,
+                       rate_limit_per_min=settings.rate_limit_per_min, metrics=services.metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    return app

@@ -1,0 +1,120 @@
+"""``analyse``: one video's model outputs -> shots, labels, importance, keyframes, highlights."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from app.errors import InferenceFailed
+from app.model.analysis.boundaries import find_boundaries, merge_short_shots, shots_from_boundaries
+from app.model.analysis.highlights import select_highlights
+from app.model.analysis.importance import importance_scores
+from app.model.analysis.keyframes import select_keyframes
+from app.model.analysis.labels import aggregate_labels, frame_labels
+from app.model.analysis.types import (
+    AnalysisOptions,
+    Boundary,
+    FrameLabels,
+    ImportancePoint,
+    VideoAnalysis,
+)
+
+log = logging.getLogger(__name__)
+
+
+def analyse(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
+            boundary_prob: np.ndarray, attention_mass: np.ndarray, duration_s: float,
+            labels: list[str], options: AnalysisOptions | None = None,
+            refined_boundaries: list[float] | None = None) -> VideoAnalysis:
+    """Everything the API returns about one video, from the model's per-sample outputs.
+
+    ``refined_boundaries`` holds one time per boundary that ``find_boundaries`` returns for
+    the same inputs and ``options.boundary_threshold`` (in that order), as measured by
+    ``refine_boundary``; each is kept inside its gap. The covered duration is
+    ``max(duration_s, last sample time)``; the highlight budget is ``summary_ratio`` of it.
+    Raises ``ValueError`` for inconsistent shapes and ``InferenceFailed`` for non-finite model
+    outputs.
+    """
+    options = options or AnalysisOptions()
+    times, probs, feats, bprob, attention = _checked(
+        times_s, frame_probs, features, boundary_prob, attention_mass, labels)
+    num_samples = len(times)
+    covered_s = max(float(duration_s), float(times[-1]), 0.0)
+
+    boundaries = find_boundaries(times, bprob, options.boundary_threshold)
+    boundaries = _apply_refined(boundaries, refined_boundaries, times)
+    boundaries = merge_short_shots(boundaries, covered_s, options.min_shot_s)
+    shots = shots_from_boundaries(boundaries, covered_s, num_samples)
+
+    video_labels, shot_labels = aggregate_labels(probs, shots, labels, options.top_k,
+                                                 options.min_confidence)
+    for shot, shot_top in zip(shots, shot_labels, strict=True):
+        shot.labels = shot_top
+    frames = ([FrameLabels(time_s=float(t), labels=top) for t, top in zip(
+        times.tolist(), frame_labels(probs, labels, options.top_k, options.min_confidence),
+        strict=True)] if options.include_frames else [])
+
+    importance = importance_scores(feats, attention, shots)
+    keyframes = select_keyframes(feats, importance, shots, times, options.num_keyframes,
+                                 options.max_keyframes)
+    highlights = select_highlights(shots, importance, times, covered_s, options.summary_ratio)
+    return VideoAnalysis(
+        video_labels=video_labels,
+        shots=shots,
+        frames=frames,
+        importance=[ImportancePoint(time_s=float(t), score=float(s))
+                    for t, s in zip(times.tolist(), importance.tolist(), strict=True)],
+        keyframes=keyframes,
+        highlights=highlights,
+        highlight_duration_s=float(sum(h.end_s - h.start_s for h in highlights)),
+        budget_s=float(options.summary_ratio * covered_s),
+    )
+
+
+def _checked(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
+             boundary_prob: np.ndarray, attention_mass: np.ndarray, labels: list[str]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    times = np.asarray(times_s, dtype=np.float64)
+    probs = np.asarray(frame_probs, dtype=np.float64)
+    feats = np.asarray(features, dtype=np.float64)
+    bprob = np.asarray(boundary_prob, dtype=np.float64)
+    attention = np.asarray(attention_mass, dtype=np.float64)
+    num_samples = len(times)
+    if times.ndim != 1 or num_samples == 0:
+        raise ValueError(f"times_s must be a non-empty 1-d array, got shape {times.shape}")
+    if np.any(np.diff(times) < 0):
+        raise ValueError("times_s must be non-decreasing")
+    expected = {"frame_probs": (probs, 2), "features": (feats, 2),
+                "boundary_prob": (bprob, 1), "attention_mass": (attention, 1)}
+    for name, (array, ndim) in expected.items():
+        if array.ndim != ndim or array.shape[0] != num_samples:
+            raise ValueError(f"{name} must have {ndim} dims and {num_samples} rows, "
+                             f"got shape {array.shape}")
+    if probs.shape[1] != len(labels):
+        raise ValueError(f"frame_probs has {probs.shape[1]} classes but there are "
+                         f"{len(labels)} labels")
+    for name, array in (("times_s", times), ("frame_probs", probs), ("features", feats),
+                        ("boundary_prob", bprob), ("attention_mass", attention)):
+        if not np.all(np.isfinite(array)):
+            raise InferenceFailed(f"The model produced non-finite values ({name}). Retry; if "
+                                  "it persists, run the model in fp32 (VIDEOBERT_PRECISION).")
+    return times, probs, feats, bprob, attention
+
+
+def _apply_refined(boundaries: list[Boundary], refined: list[float] | None,
+                   times: np.ndarray) -> list[Boundary]:
+    """Move each boundary to its refined time, clamped to its own gap so shots keep samples."""
+    if refined is None:
+        return boundaries
+    if len(refined) != len(boundaries):
+        # Refinement only improves precision; a mismatch must not cost the answer.
+        log.warning("got %d refined times for %d boundaries; keeping the gap midpoints",
+                    len(refined), len(boundaries))
+        return boundaries
+    moved = []
+    for boundary, time_s in zip(boundaries, refined, strict=True):
+        lo, hi = float(times[boundary.index]), float(times[boundary.index + 1])
+        clamped = min(max(float(time_s), lo), hi) if np.isfinite(time_s) else boundary.time_s
+        moved.append(Boundary(time_s=clamped, index=boundary.index, score=boundary.score))
+    return moved

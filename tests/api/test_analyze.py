@@ -1,0 +1,116 @@
+"""classify and summarize over HTTP, on the tiny model and real encoded videos."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from tests.api.conftest import multipart
+
+
+async def test_classify_multipart_has_the_documented_shape(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/classify", **multipart(videos["cuts"]))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model"] == {"name": "tiny", "version": "0.0.1"}
+    video = body["video"]
+    assert video["container"] == "mp4" and video["codec"] == "h264"
+    assert (video["width"], video["height"]) == (320, 240)
+    assert abs(video["duration_s"] - 6.0) < 0.2
+    assert video["frames_sampled"] == 12  # 6 s at the default 2 fps
+    assert video["sampling_mode"] == "exact"
+    assert video["size_bytes"] == videos["cuts"].stat().st_size
+    assert 1 <= len(body["video_labels"]) <= 5
+    assert all(0 <= lb["score"] <= 1 for lb in body["video_labels"])
+    assert body["shot_labels"] and body["shot_labels"][0]["start_s"] == 0.0
+    assert body["shot_labels"][-1]["end_s"] <= video["duration_s"] + 1e-3
+    assert body["frame_labels"] is None
+    assert set(body["timings"]) >= {"decode_ms", "queue_ms", "inference_ms", "total_ms"}
+    assert resp.headers["x-cache"] == "miss"
+    assert resp.headers["x-request-id"] == body["request_id"]
+
+
+async def test_raw_video_body_gives_the_same_answer_as_multipart(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    form = await client.post("/v1/classify", **multipart(videos["other"]),
+                             headers={"Cache-Control": "no-cache"})
+    raw = await client.post("/v1/classify", content=videos["other"].read_bytes(),
+                            headers={"Content-Type": "video/mp4", "Cache-Control": "no-cache"})
+    assert form.status_code == raw.status_code == 200
+    assert form.json()["video_labels"] == raw.json()["video_labels"]
+    assert form.json()["shot_labels"] == raw.json()["shot_labels"]
+
+
+async def test_options_from_query_and_form_fields(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    by_query = await client.post("/v1/classify?top_k=2&include_frames=true&fps=4",
+                                 **multipart(videos["short"]))
+    by_form = await client.post("/v1/classify", **multipart(
+        videos["short"], top_k="2", include_frames="true", fps="4"))
+    for resp in (by_query, by_form):
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert len(body["video_labels"]) <= 2
+        assert body["video"]["frames_sampled"] == 4
+        assert len(body["frame_labels"]) == 4
+
+
+async def test_second_identical_upload_is_a_cache_hit_with_the_same_answer(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    first = await client.post("/v1/summarize", **multipart(videos["cuts"]))
+    second = await client.post("/v1/summarize", **multipart(videos["cuts"]))
+    bypass = await client.post("/v1/summarize", **multipart(videos["cuts"]),
+                               headers={"Cache-Control": "no-cache"})
+    other_options = await client.post("/v1/summarize?summary_ratio=0.3",
+                                      **multipart(videos["cuts"]))
+    assert [r.headers["x-cache"] for r in (first, second, bypass, other_options)] == [
+        "miss", "hit", "miss", "miss"]
+    a, b = first.json(), second.json()
+    assert a["request_id"] != b["request_id"]
+    for field in ("shots", "keyframes", "highlights", "importance"):
+        assert a[field] == b[field]
+
+
+async def test_summarize_shape_and_budget(client: httpx.AsyncClient,
+                                          videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/summarize?thumbnails=true", **multipart(videos["cuts"]))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["shots"][0]["start_s"] == 0.0
+    assert len(body["importance"]) == body["video"]["frames_sampled"]
+    assert all(0 <= p["score"] <= 1 for p in body["importance"])
+    assert abs(body["budget_s"] - 0.15 * body["video"]["duration_s"]) < 0.01
+    assert body["highlight_duration_s"] <= body["budget_s"] + 1e-6
+    assert sum(h["end_s"] - h["start_s"] for h in body["highlights"]) <= body["budget_s"] + 1e-3
+    assert body["keyframes"]
+    for keyframe in body["keyframes"]:
+        jpeg = base64.b64decode(keyframe["thumbnail_jpeg_base64"])
+        image = Image.open(io.BytesIO(jpeg))
+        assert image.format == "JPEG" and max(image.size) == 160
+
+
+async def test_summarize_contact_sheet_jpeg(client: httpx.AsyncClient,
+                                            videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/summarize?format=jpeg", **multipart(videos["cuts"]))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(resp.content)).format == "JPEG"
+
+
+async def test_webm_vp9_is_served(client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/classify", **multipart(videos["webm"]))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["video"]["codec"] == "vp9"
+
+
+async def test_upload_temp_files_are_removed(client: httpx.AsyncClient,
+                                             videos: dict[str, Path], upload_dir: Path) -> None:
+    await client.post("/v1/classify", **multipart(videos["short"]))
+    await client.post("/v1/classify", content=b"not a video",
+                      headers={"Content-Type": "video/mp4"})
+    assert list(upload_dir.iterdir()) == []
