@@ -37,6 +37,9 @@ class WeightsRef(_Strict):
     path: str
     package: str | None = None
     sha256: str = Field(min_length=1)
+    # Where `videobert models pull NAME` fetches a file that cannot ship in the repo (source
+    # "file" only). Such a manifest ships with sha256 PENDING; the pull writes the real one.
+    url: str | None = None
 
     @model_validator(mode="after")
     def _package_named(self) -> WeightsRef:
@@ -44,6 +47,8 @@ class WeightsRef(_Strict):
             raise ValueError("weights with source 'package' need a 'package' name")
         if self.source == "file" and self.package:
             raise ValueError("weights with source 'file' take no 'package'")
+        if self.source == "package" and self.url:
+            raise ValueError("weights with source 'package' take no 'url'")
         return self
 
     @property
@@ -52,17 +57,42 @@ class WeightsRef(_Strict):
 
 
 class FrameEncoderSpec(_Strict):
+    """The CNN. ``kind="image"``: one Transformer position per sampled frame, input
+    (N, 3, H, W). ``kind="clip"``: a video model whose positions are clips of ``clip_frames``
+    consecutive sampled frames, input (B, 3, clip_frames, H, W).
+
+    ``num_classes=0`` is a backbone without a classifier: its logits are (N, 0), the manifest
+    has no labels, and the model serves summaries but not classification."""
+
     arch: str
     feature_dim: int = Field(gt=0)
-    num_classes: int = Field(gt=0)
+    num_classes: int = Field(ge=0)
     weights: WeightsRef
+    kind: Literal["image", "clip"] = "image"
+    clip_frames: int | None = Field(default=None, gt=0)
     # Architecture-specific arguments, so that a new backbone needs no schema change.
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _clip_frames_iff_clip(self) -> FrameEncoderSpec:
+        if self.kind == "clip" and self.clip_frames is None:
+            raise ValueError("a frame encoder of kind 'clip' needs 'clip_frames'")
+        if self.kind == "image" and self.clip_frames is not None:
+            raise ValueError("'clip_frames' is only for a frame encoder of kind 'clip'")
+        return self
+
+    def positions(self, num_frames: int) -> int:
+        """Transformer positions for ``num_frames`` sampled frames (a clip model pads its last
+        partial clip, and a video shorter than one clip is one clip)."""
+        if self.clip_frames is None:
+            return num_frames
+        return max(1, -(-num_frames // self.clip_frames))
 
 
 class InputSpec(_Strict):
     """Frame preprocessing: short side resized to ``short_side``, centre crop ``crop`` x ``crop``,
-    then ``(x - mean) / std`` per RGB channel on 0..255 values."""
+    then ``(x - mean) / std`` per RGB channel on 0..255 values (torchvision's mean/std on 0..1
+    values times 255)."""
 
     short_side: int = Field(gt=0)
     crop: int = Field(gt=0)
@@ -88,8 +118,10 @@ class TemporalSpec(_Strict):
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
     head_hidden: int = Field(default=256, gt=0)
     # One file holds both the temporal encoder and the boundary head (keys "temporal.*" and
-    # "boundary_head.*"), written by ``app.model.store.save_temporal_weights``.
-    weights: WeightsRef
+    # "boundary_head.*"), written by ``app.model.store.save_temporal_weights``. ``null``: no
+    # trained weights exist yet, so the model is served without a Transformer (no boundaries,
+    # uniform attention); the sizes above say what a training run should build.
+    weights: WeightsRef | None
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TemporalSpec:
@@ -120,15 +152,24 @@ class Manifest(_Strict):
     input: InputSpec
     temporal: TemporalSpec
     sampling: SamplingDefaults
-    labels: LabelsRef
+    # None only for a frame encoder without a classifier (num_classes 0).
+    labels: LabelsRef | None = None
     training: TrainingRef | None = None
 
     @model_validator(mode="after")
     def _fits_together(self) -> Manifest:
-        if self.sampling.max_frames > self.temporal.max_len:
-            raise ValueError(f"sampling.max_frames {self.sampling.max_frames} exceeds "
-                             f"temporal.max_len {self.temporal.max_len}")
+        positions = self.frame_encoder.positions(self.sampling.max_frames)
+        if positions > self.temporal.max_len:
+            raise ValueError(f"sampling.max_frames {self.sampling.max_frames} gives {positions} "
+                             f"positions, more than temporal.max_len {self.temporal.max_len}")
+        if (self.labels is None) != (self.frame_encoder.num_classes == 0):
+            raise ValueError("a manifest has labels exactly when its frame encoder has classes "
+                             f"(num_classes {self.frame_encoder.num_classes})")
         return self
+
+    @property
+    def is_clip_model(self) -> bool:
+        return self.frame_encoder.kind == "clip"
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -148,6 +189,10 @@ def read_manifest(path: Path) -> Manifest:
 def write_manifest(manifest: Manifest, folder: Path) -> Path:
     """Write ``manifest.json`` into ``folder`` (used by fixtures and the training recipe)."""
     path = folder / MANIFEST_NAME
-    text = json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=2)
+    raw = manifest.model_dump(mode="json", exclude_none=True)
+    if manifest.temporal.weights is None:
+        # Required and explicit: "no trained Transformer" must be said, never implied.
+        raw["temporal"]["weights"] = None
+    text = json.dumps(raw, indent=2)
     path.write_text(text + "\n", encoding="utf-8")
     return path

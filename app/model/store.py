@@ -6,9 +6,13 @@ a message that names the file, instead of serving wrong answers.
 
 Frame encoders come from a registry keyed by ``frame_encoder.arch``. A builder receives the spec
 and the verified weights path and returns a module whose ``forward(x (N,3,H,W))`` returns
-``(features (N, feature_dim), logits (N, num_classes))``. New backbones (torchvision's
-``mobilenet_v2``, or a Kinetics video model wrapped to take frame batches) register a builder;
-nothing else changes.
+``(features (N, feature_dim), logits (N, num_classes))``; a clip backbone (``kind="clip"``:
+torchvision's Kinetics video networks) takes ``x (B,3,T,H,W)`` and answers per clip. New
+backbones register a builder; nothing else changes.
+
+Weights that cannot ship in the repo carry a ``url`` and the sha256 ``PENDING`` until
+``videobert models pull NAME`` fetches them; a model whose ``temporal.weights`` is null is served
+without a Transformer.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from app.errors import ModelNotFound, ModelStoreError
+from app.errors import InvalidOption, ModelNotFound, ModelStoreError
 from app.model.efficientnet_lite import load_efficientnet_lite0
 from app.model.heads import BoundaryHead
 from app.model.manifest import (
@@ -34,8 +39,10 @@ from app.model.manifest import (
     WeightsRef,
     read_manifest,
 )
+from app.model.mobilenet import build_mobilenet_v2
 from app.model.temporal import TemporalEncoder
 from app.model.tiny import load_tiny_encoder
+from app.model.video_backbones import CLIP_ARCHS, build_clip_backbone
 from app.model.videobert import Precision, VideoBert
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,11 @@ def backbone_archs() -> list[str]:
     return sorted(_BACKBONES)
 
 
+def _known_archs() -> str:
+    # Registration order: the built-in image encoders first, then the video networks.
+    return ", ".join(_BACKBONES)
+
+
 def _build_efficientnet_lite0(spec: FrameEncoderSpec, weights: Path) -> nn.Module:
     if spec.feature_dim != 1280:
         raise ModelStoreError(f"efficientnet_lite0 has feature_dim 1280, the manifest says "
@@ -68,6 +80,9 @@ def _build_tiny_cnn(spec: FrameEncoderSpec, weights: Path) -> nn.Module:
 
 register_backbone("efficientnet_lite0", _build_efficientnet_lite0)
 register_backbone("tiny_cnn", _build_tiny_cnn)
+register_backbone("mobilenet_v2", build_mobilenet_v2)
+for _arch in CLIP_ARCHS:
+    register_backbone(_arch, build_clip_backbone)
 
 
 @dataclass
@@ -78,6 +93,20 @@ class LoadedModel:
     name: str
     version: str
     folder: Path
+
+    @property
+    def can_classify(self) -> bool:
+        """False for a backbone without a classifier: it serves summaries only."""
+        return bool(self.labels)
+
+    def require_classifier(self) -> None:
+        """Raise the 422 ``model_cannot_classify`` error if this model has no classifier;
+        cheap, so call it before decoding a classify request."""
+        if not self.can_classify:
+            raise InvalidOption(f"Model {self.name} {self.version} has no classifier (its "
+                                "frame encoder only computes features): it serves summaries. "
+                                "Choose a model with labels for classification (GET "
+                                "/v1/models).", code="model_cannot_classify")
 
 
 # --- hashing and paths ---------------------------------------------------------------------------
@@ -122,35 +151,55 @@ def verify_file(path: Path, expected_sha256: str, what: str) -> Path:
     return path
 
 
+def _pull_hint(folder: Path) -> str:
+    model, version = folder.parent.name, folder.name
+    return (f"run `videobert models pull {model}` on a machine with internet access, then copy "
+            f"its model_store/{model}/{version}/ (weights and updated manifest) here")
+
+
 def _verified_weights(ref: WeightsRef, folder: Path, what: str) -> Path:
+    path = resolve_weights(ref, folder)
+    if ref.url and (ref.is_pending or not path.is_file()):
+        raise ModelStoreError(f"{what}: weights {ref.path} have not been downloaded yet: "
+                              f"{_pull_hint(folder)}.")
     if ref.is_pending:
         raise ModelStoreError(f"{what}: weights {ref.path} are not trained yet (sha256 is "
                               "PENDING). Train them first: `videobert train-temporal`.")
-    return verify_file(resolve_weights(ref, folder), ref.sha256, what)
+    return verify_file(path, ref.sha256, what)
 
 
 # --- building ------------------------------------------------------------------------------------
 
+def build_frame_encoder(spec: FrameEncoderSpec, path: Path) -> nn.Module:
+    """The frame encoder ``spec`` describes, loaded from ``path`` (not verified here), in eval
+    mode. ModelStoreError for an unknown arch or weights that do not fit it."""
+    builder = _BACKBONES.get(spec.arch)
+    if builder is None:
+        raise ModelStoreError(f"Unknown frame_encoder.arch {spec.arch!r}; known: "
+                              f"{_known_archs()}.")
+    try:
+        return builder(spec, path).eval()
+    except (RuntimeError, KeyError, pickle.UnpicklingError) as exc:
+        raise ModelStoreError(f"Weights {path} do not fit frame encoder {spec.arch!r}: "
+                              f"{exc}") from exc
+
+
 def load_frame_encoder(manifest: Manifest, folder: Path) -> nn.Module:
     """The verified, pretrained frame encoder a manifest names (in eval mode)."""
     spec = manifest.frame_encoder
-    builder = _BACKBONES.get(spec.arch)
-    if builder is None:
+    if spec.arch not in _BACKBONES:
         raise ModelStoreError(f"Unknown frame_encoder.arch {spec.arch!r} in model "
                               f"{manifest.name} {manifest.version}; known: "
-                              f"{', '.join(backbone_archs())}.")
+                              f"{_known_archs()}.")
     path = _verified_weights(spec.weights, folder, f"{manifest.name} {manifest.version} "
                                                    "frame encoder")
-    try:
-        return builder(spec, path).eval()
-    except (RuntimeError, KeyError) as exc:
-        raise ModelStoreError(f"Weights {path} do not fit frame encoder {spec.arch!r}: "
-                              f"{exc}") from exc
+    return build_frame_encoder(spec, path)
 
 
 def build_sequence_modules(manifest: Manifest) -> tuple[TemporalEncoder, BoundaryHead]:
     """Fresh (untrained) temporal encoder and boundary head shaped as the manifest says."""
     t = manifest.temporal
+    # Sized even when temporal.weights is null: this is what training builds.
     temporal = TemporalEncoder(manifest.frame_encoder.feature_dim, t.d_model, t.n_layers,
                                t.n_heads, t.max_len, mlp_ratio=t.mlp_ratio,
                                positions=t.positions)
@@ -179,6 +228,9 @@ def _load_sequence_weights(model: VideoBert, path: Path) -> None:
             raise ModelStoreError(f"Weights {path} hold an unexpected tensor {key!r}; only "
                                   "temporal.* and boundary_head.* belong there.")
         parts[prefix][rest] = value
+    if model.temporal is None or model.boundary_head is None:
+        raise ModelStoreError(f"Weights {path}: this model was built without a temporal "
+                              "encoder.")
     try:
         model.temporal.load_state_dict(parts["temporal"], strict=True)
         model.boundary_head.load_state_dict(parts["boundary_head"], strict=True)
@@ -189,6 +241,8 @@ def _load_sequence_weights(model: VideoBert, path: Path) -> None:
 
 def _read_labels(manifest: Manifest, folder: Path) -> list[str]:
     ref = manifest.labels
+    if ref is None:  # a backbone without a classifier (the schema checks num_classes is 0)
+        return []
     path = (folder / ref.path).resolve()
     what = f"{manifest.name} {manifest.version} labels"
     if not path.is_relative_to(folder.resolve()):
@@ -262,10 +316,18 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
                               f"{manifest.version}, but it lives in {name}/{version}.")
     labels = _read_labels(manifest, folder)
     frame_encoder = load_frame_encoder(manifest, folder)
-    temporal, head = build_sequence_modules(manifest)
-    model = VideoBert(frame_encoder, temporal, head, manifest.input)
-    path = _verified_weights(manifest.temporal.weights, folder, f"{name} {version} temporal")
-    _load_sequence_weights(model, path)
+    clip_frames = manifest.frame_encoder.clip_frames
+    if manifest.temporal.weights is None:
+        log.warning("model %s %s has no trained temporal weights: served without a "
+                    "Transformer (no shot boundaries, uniform attention)", name, version)
+        model = VideoBert(frame_encoder, None, None, manifest.input, clip_frames=clip_frames)
+    else:
+        temporal, head = build_sequence_modules(manifest)
+        model = VideoBert(frame_encoder, temporal, head, manifest.input,
+                          clip_frames=clip_frames)
+        path = _verified_weights(manifest.temporal.weights, folder,
+                                 f"{name} {version} temporal")
+        _load_sequence_weights(model, path)
     model = model.to(device).eval()
     model.set_precision(precision)
     log.info("loaded model %s %s on %s (%s)", name, version, device, precision)

@@ -2,6 +2,10 @@
 
 The two stages are separate calls because they batch differently: the CNN batches frames (of
 many videos at once), the Transformer batches whole sequences padded to a common length.
+A clip model's CNN is a video network: it sees clips of ``clip_frames`` consecutive sampled
+frames (``encode_clips``), and the Transformer's positions are clips instead of frames. A model
+without trained temporal weights has no Transformer: ``encode_sequences`` then reports no
+boundaries and uniform attention.
 Inference calls run under ``torch.inference_mode()`` and, for bf16/fp16, autocast; the CNN then
 also runs channels_last, which is what makes bf16 fast on CPUs with AMX and on GPUs.
 """
@@ -35,7 +39,7 @@ class SequenceOutput:
 
     boundary_prob: Tensor  # (T,) P(a transition lies between sample i and i+1); last is 0
     attention_mass: Tensor  # (T,) attention each sample receives in the last layer; sums to 1
-    hidden: Tensor  # (T, d_model)
+    hidden: Tensor  # (T, d_model); the input features (T, D) for a model without a Transformer
 
 
 def resize_and_crop(x: Tensor, short_side: int, crop: int) -> Tensor:
@@ -54,14 +58,17 @@ class VideoBert(nn.Module):
     pixel_mean: Tensor  # (1, 3, 1, 1) buffer
     pixel_std: Tensor  # (1, 3, 1, 1) buffer
 
-    def __init__(self, frame_encoder: nn.Module, temporal: TemporalEncoder,
-                 boundary_head: BoundaryHead, input_spec: InputSpec,
-                 precision: Precision = "fp32") -> None:
+    def __init__(self, frame_encoder: nn.Module, temporal: TemporalEncoder | None,
+                 boundary_head: BoundaryHead | None, input_spec: InputSpec,
+                 precision: Precision = "fp32", *, clip_frames: int | None = None) -> None:
         super().__init__()
+        if (temporal is None) != (boundary_head is None):
+            raise ValueError("the temporal encoder and the boundary head come together")
         self.frame_encoder = frame_encoder
         self.temporal = temporal
         self.boundary_head = boundary_head
         self.input_spec = input_spec
+        self.clip_frames = clip_frames
         self.register_buffer("pixel_mean", torch.tensor(input_spec.mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(input_spec.std).view(1, 3, 1, 1),
@@ -80,13 +87,27 @@ class VideoBert(nn.Module):
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
+    @property
+    def is_clip_model(self) -> bool:
+        return self.clip_frames is not None
+
+    @property
+    def has_temporal(self) -> bool:
+        return self.temporal is not None
+
+    @property
+    def _cnn_memory_format(self) -> torch.memory_format:
+        # Video networks hold 5-d conv weights: channels_last_3d is their channels_last.
+        return torch.channels_last_3d if self.is_clip_model else torch.channels_last
+
     def set_precision(self, precision: Precision) -> None:
         """fp32, or bf16/fp16 autocast with a channels_last CNN. fp16 needs CUDA (CPU autocast
         in fp16 is slow and loses accuracy); check again after moving the model."""
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
         self.precision = precision
-        memory_format = torch.contiguous_format if precision == "fp32" else torch.channels_last
+        memory_format = (torch.contiguous_format if precision == "fp32"
+                         else self._cnn_memory_format)
         self.frame_encoder.to(memory_format=memory_format)
 
     def _autocast(self) -> AbstractContextManager[object]:
@@ -114,11 +135,29 @@ class VideoBert(nn.Module):
             return x.contiguous()
 
     def encode_frames(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (N, 3, H, W) preprocessed -> (features (N, D), logits (N, C)), both fp32."""
+        """x (N, 3, H, W) preprocessed -> (features (N, D), logits (N, C)), both fp32.
+        A backbone without a classifier gives logits (N, 0)."""
+        if self.is_clip_model:
+            raise ValueError("a clip model encodes clips: use encode_clips")
+        return self._encode(x, 4)
+
+    def encode_clips(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, 3, clip_frames, H, W) preprocessed frames -> (features (B, D), logits (B, C)),
+        both fp32: one answer per clip."""
+        if not self.is_clip_model:
+            raise ValueError("an image model encodes frames: use encode_frames")
+        if x.shape[2] != self.clip_frames:
+            raise ValueError(f"expected clips of {self.clip_frames} frames, got {x.shape[2]}")
+        return self._encode(x, 5)
+
+    def _encode(self, x: Tensor, ndim: int) -> tuple[Tensor, Tensor]:
+        if x.ndim != ndim or x.shape[1] != 3:
+            raise ValueError(f"expected a {ndim}-d input with 3 channels in dim 1, got "
+                             f"{tuple(x.shape)}")
         with torch.inference_mode(), self._autocast():
             x = x.to(self.device)
             if self.precision != "fp32":
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=self._cnn_memory_format)
             features, logits = self.frame_encoder(x)
         return features.float(), logits.float()
 
@@ -127,6 +166,9 @@ class VideoBert(nn.Module):
         features (B, T, D), mask (B, T) bool -> (boundary_logits (B, T), hidden (B, T, d),
         attention_mass (B, T)). Use ``transition_mask(mask)`` to mask a loss on the logits.
         Features from ``encode_frames`` are inference tensors: ``.clone()`` them to train."""
+        if self.temporal is None or self.boundary_head is None:
+            raise ValueError("this model has no temporal encoder (its manifest's "
+                             "temporal.weights is null)")
         hidden, mass = self.temporal(features, mask)
         return self.boundary_head(hidden, mask), hidden, mass
 
@@ -134,12 +176,18 @@ class VideoBert(nn.Module):
         """One (T_i, D) feature tensor per video -> one SequenceOutput per video, in order.
 
         All videos run as one padded batch with a padding mask, so a video's output does not
-        depend on what it is batched with."""
+        depend on what it is batched with. Without a Transformer (no trained temporal weights)
+        every video gets boundary_prob 0 (one shot) and uniform attention_mass."""
         if not features:
             return []
         lengths = [int(f.shape[0]) for f in features]
         if min(lengths) == 0:
             raise ValueError("every sequence needs at least one frame")
+        if not self.has_temporal:
+            return [SequenceOutput(boundary_prob=torch.zeros(n),
+                                   attention_mass=torch.full((n,), 1.0 / n),
+                                   hidden=f.detach().float().cpu())
+                    for f, n in zip(features, lengths, strict=True)]
         B, T, D = len(features), max(lengths), int(features[0].shape[1])
         with torch.inference_mode():
             x = torch.zeros(B, T, D, device=self.device)  # (B, T, D)
