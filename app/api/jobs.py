@@ -1,0 +1,136 @@
+"""Asynchronous jobs over HTTP: submit a video, poll (or get called back), cancel.
+
+    POST   /v1/jobs?task=classify|summarize[&callback_url=...]  -> 202 {"id", "status_url", ...}
+    GET    /v1/jobs/{id}                                        -> 200 the job (result when done)
+    DELETE /v1/jobs/{id}                                        -> 200 the cancelled job
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.api.schemas import ErrorBody, ErrorResponse, RequestOptions
+from app.api.upload import receive_upload
+from app.errors import InvalidOption
+from app.jobs import JobManager, JobRecord
+from app.service import Services
+
+router = APIRouter(tags=["jobs"])
+
+
+class JobOptions(RequestOptions):
+    """The options of classify/summarize, plus what a job needs."""
+
+    task: Literal["classify", "summarize"] | None = Field(
+        None, description="Required: what to compute (the synchronous endpoint's name).")
+    callback_url: str | None = Field(
+        None, max_length=2048, description="POSTed the finished job (an allowlisted host).")
+
+
+class JobCreated(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status_url: str
+
+
+class CallbackState(BaseModel):
+    url: str
+    status: str = Field(description="pending, delivered, or failed: <why>")
+
+
+class JobView(BaseModel):
+    id: str
+    task: Literal["classify", "summarize"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(ge=0, le=1)
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result: dict[str, Any] | None = Field(
+        None, description="When succeeded: the body POST /v1/<task> would return.")
+    error: ErrorBody | None = None
+    callback: CallbackState | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc} for code, desc in {
+        400: "Malformed request (no video field, too many form parts)",
+        404: "No such job, or its result has expired (job_not_found)",
+        409: "The job has already succeeded or failed (job_finished)",
+        413: "Upload larger than VIDEOBERT_MAX_UPLOAD_MB (payload_too_large)",
+        415: "Not a supported video",
+        422: "Invalid option, callback_not_allowed, or a video outside the policy",
+        429: "Overloaded or rate limited; see Retry-After",
+        503: "Model not ready, or the job queue unavailable (jobs_unavailable)",
+    }.items()}
+
+
+def _jobs(request: Request) -> tuple[Services, JobManager]:
+    svc: Services = request.app.state.services
+    if svc.jobs is None:
+        svc.require_ready()
+    assert svc.jobs is not None
+    return svc, svc.jobs
+
+
+def _status_url(request: Request, job_id: str) -> str:
+    return f"{request.scope.get('root_path', '')}/v1/jobs/{job_id}"
+
+
+@router.post("/v1/jobs", status_code=202, response_model=JobCreated, responses=_ERRORS,
+             summary="Queue a classify or summarize job; poll status_url for the result")
+async def create_job(request: Request,
+                     query: Annotated[JobOptions, Query()]) -> JSONResponse:
+    """Upload a video like for `/v1/classify` or `/v1/summarize`, plus `task`.
+
+    `curl -F video=@long.mp4 'http://localhost:8000/v1/jobs?task=summarize'`
+    """
+    svc, jobs = _jobs(request)
+    svc.require_ready()
+    assert svc.admission is not None
+    request_id: str = request.scope.get("state", {}).get("request_id", "-")
+    no_cache = any(v in request.headers.get("cache-control", "").lower()
+                   for v in ("no-cache", "no-store"))
+    jobs.uploads.ensure()
+    with svc.admission:
+        async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
+                                  timeout_s=svc.settings.body_timeout_s,
+                                  upload_dir=jobs.uploads.incoming_dir) as upload:
+            parsed = JobOptions.parse(dict(request.query_params), upload.form) \
+                if upload.form else query
+            assert isinstance(parsed, JobOptions)
+            options = parsed
+            if options.task is None:
+                raise InvalidOption("Say what to compute: task=classify or task=summarize.")
+            analysis = RequestOptions.model_validate(
+                options.model_dump(exclude={"task", "callback_url"}))
+            record = await jobs.submit(task=options.task, options=analysis, upload=upload,
+                                       read_cache=not no_cache,
+                                       callback_url=options.callback_url,
+                                       request_id=request_id)
+    url = _status_url(request, record.id)
+    body = JobCreated(id=record.id, status=record.status.value, status_url=url)
+    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobView, responses=_ERRORS,
+            summary="A job's status, progress and timestamps; its result once succeeded")
+async def get_job(request: Request, job_id: str) -> JSONResponse:
+    _, jobs = _jobs(request)
+    return _view(await jobs.get(job_id))
+
+
+@router.delete("/v1/jobs/{job_id}", response_model=JobView, responses=_ERRORS,
+               summary="Cancel a queued or running job")
+async def cancel_job(request: Request, job_id: str) -> JSONResponse:
+    _, jobs = _jobs(request)
+    return _view(await jobs.cancel(job_id))
+
+
+def _view(record: JobRecord) -> JSONResponse:
+    return JSONResponse(record.public())

@@ -1,0 +1,236 @@
+"""The jobs API without Redis: the API process queues and runs its own jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from app.jobs import JobManager
+from app.service import Services
+from tests.api.conftest import running_app, tiny_settings
+from tests.jobs.conftest import upload, wait_job
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def app_client(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory
+                     ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    root = tmp_path_factory.mktemp("api-jobs")
+    settings = tiny_settings(tiny_store, root, jobs_dir=root / "jobs", worker_concurrency=1,
+                             max_upload_mb=2.0, warmup=False, shutdown_grace_s=0.0)
+    async with running_app(settings) as (app, client):
+        yield app, client
+
+
+@pytest.fixture
+def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]
+
+
+@pytest.fixture
+def jobs(app_client: tuple[FastAPI, httpx.AsyncClient]) -> JobManager:
+    services: Services = app_client[0].state.services
+    assert services.jobs is not None
+    return services.jobs
+
+
+def _analysis(body: dict[str, Any]) -> dict[str, Any]:
+    """A response without what differs between two computations of the same answer."""
+    return {k: v for k, v in body.items() if k not in ("request_id", "timings")}
+
+
+async def test_job_gives_the_sync_answer(client: httpx.AsyncClient, clips: list[Path]) -> None:
+    created = await client.post("/v1/jobs", params={"task": "summarize"}, **upload(clips[0]))
+    assert created.status_code == 202
+    job = created.json()
+    assert job["status"] == "queued"
+    assert len(job["id"]) == 32 and job["status_url"] == f"/v1/jobs/{job['id']}"
+    assert created.headers["location"] == job["status_url"]
+
+    done = await wait_job(client, job["id"])
+    assert done["status"] == "succeeded" and done["progress"] == 1.0
+    assert done["attempts"] == 1 and done["error"] is None
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+    assert done["result"]["request_id"] == job["id"]
+
+    sync = await client.post("/v1/summarize", **upload(clips[0]))
+    assert sync.headers["x-cache"] == "hit"  # the job's result is in the same cache
+    assert _analysis(sync.json()) == _analysis(done["result"])
+
+
+async def test_cached_video_completes_without_queueing(client: httpx.AsyncClient,
+                                                       clips: list[Path]) -> None:
+    sync = await client.post("/v1/classify", params={"top_k": 2}, **upload(clips[1]))
+    assert sync.headers["x-cache"] == "miss"
+    created = await client.post("/v1/jobs", params={"task": "classify", "top_k": 2},
+                                **upload(clips[1]))
+    assert created.status_code == 202
+    assert created.json()["status"] == "succeeded"
+    done = (await client.get(created.json()["status_url"])).json()
+    assert done["attempts"] == 0
+    assert _analysis(done["result"]) == _analysis(sync.json())
+
+
+async def test_options_may_come_as_form_fields(client: httpx.AsyncClient,
+                                               clips: list[Path]) -> None:
+    created = await client.post("/v1/jobs", **upload(clips[2], task="classify", top_k="1"))
+    assert created.status_code == 202
+    done = await wait_job(client, created.json()["id"])
+    assert done["task"] == "classify"
+    assert len(done["result"]["video_labels"]) == 1
+
+
+@pytest.mark.parametrize(("params", "content", "status", "code"), [
+    ({}, None, 422, "invalid_option"),
+    ({"task": "translate"}, None, 422, "invalid_option"),
+    ({"task": "summarize", "format": "jpeg"}, None, 422, "invalid_option"),
+    ({"task": "classify", "top_k": "0"}, None, 422, "invalid_option"),
+    ({"task": "classify", "callback_url": "https://example.com/hook"}, None, 422,
+     "callback_not_allowed"),
+    ({"task": "classify"}, b"not a video at all" * 10, 415, "unsupported_container"),
+    ({"task": "classify"}, b"\0" * (3 * 1024 * 1024), 413, "payload_too_large"),
+])
+async def test_submission_is_checked_like_the_sync_endpoints(
+        client: httpx.AsyncClient, clips: list[Path], params: dict[str, str],
+        content: bytes | None, status: int, code: str) -> None:
+    data = content if content is not None else clips[0].read_bytes()
+    response = await client.post("/v1/jobs", params=params, content=data,
+                                 headers={"content-type": "video/mp4"})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/jobs", params={"task": "classify"}, content=b"x",
+                                 headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_content_type"
+
+
+@pytest.mark.parametrize("job_id", ["0" * 32, "not-a-job", "A" * 32])
+async def test_unknown_job_is_404(client: httpx.AsyncClient, job_id: str) -> None:
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, f"/v1/jobs/{job_id}")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "job_not_found"
+
+
+async def test_cancelling_a_finished_job_is_409(client: httpx.AsyncClient,
+                                                clips: list[Path]) -> None:
+    created = await client.post("/v1/jobs", params={"task": "classify"}, **upload(clips[3]))
+    await wait_job(client, created.json()["id"])
+    response = await client.delete(created.json()["status_url"])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "job_finished"
+
+
+async def test_cancel_queued_and_running_jobs_and_progress(
+        client: httpx.AsyncClient, jobs: JobManager, clips: list[Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hold the first job right after its decode (progress 0.4), so that with one job at a
+    # time the second one stays queued.
+    reached: list[float] = []
+    at_decode = asyncio.Event()
+    release = asyncio.Event()
+    real_set_progress = jobs.store.set_progress
+
+    async def holding_set_progress(job_id: str, progress: float) -> bool:
+        reached.append(progress)
+        if progress == 0.4:
+            at_decode.set()
+            await release.wait()
+        return await real_set_progress(job_id, progress)
+
+    monkeypatch.setattr(jobs.store, "set_progress", holding_set_progress)
+    first = (await client.post("/v1/jobs", params={"task": "classify", "fps": 3},
+                               **upload(clips[4]))).json()
+    await asyncio.wait_for(at_decode.wait(), 30)
+    second = (await client.post("/v1/jobs", params={"task": "classify", "fps": 3},
+                                **upload(clips[5]))).json()
+    assert (await client.get(second["status_url"])).json()["status"] == "queued"
+    assert (jobs.uploads.root / second["id"]).exists()
+
+    cancelled = await client.delete(second["status_url"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert not (jobs.uploads.root / second["id"]).exists()
+    again = await client.delete(second["status_url"])  # idempotent
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+
+    running = (await client.get(first["status_url"])).json()
+    assert running["status"] == "running" and running["started_at"] is not None
+    cancelled = await client.delete(first["status_url"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    release.set()
+
+    runner = jobs.runner
+    assert runner is not None
+    for _ in range(200):
+        if runner.in_flight == 0 and not (jobs.uploads.root / first["id"]).exists():
+            break
+        await asyncio.sleep(0.05)
+    assert runner.in_flight == 0
+    assert not (jobs.uploads.root / first["id"]).exists()
+    final = (await client.get(first["status_url"])).json()
+    assert final["status"] == "cancelled" and final["result"] is None
+    assert reached == [0.4]  # stopped before the model's turn
+    assert (await client.get(second["status_url"])).json()["started_at"] is None
+
+
+async def test_progress_rises_through_the_stages(
+        client: httpx.AsyncClient, jobs: JobManager, clips: list[Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[float, float]] = []  # (requested, stored afterwards)
+    real_set_progress = jobs.store.set_progress
+
+    async def recording(job_id: str, progress: float) -> bool:
+        running = await real_set_progress(job_id, progress)
+        record = await jobs.store.get(job_id)
+        assert record is not None
+        seen.append((progress, record.progress))
+        return running
+
+    monkeypatch.setattr(jobs.store, "set_progress", recording)
+    created = await client.post("/v1/jobs", params={"task": "classify", "fps": 4},
+                                **upload(clips[0]))
+    done = await wait_job(client, created.json()["id"])
+    assert done["status"] == "succeeded" and done["progress"] == 1.0
+    assert seen == [(0.4, 0.4), (0.8, 0.8), (0.95, 0.95)]
+
+
+async def test_callback_setting_is_refused_when_off(client: httpx.AsyncClient,
+                                                    clips: list[Path]) -> None:
+    response = await client.post("/v1/jobs", params={"task": "classify",
+                                                      "callback_url": "http://127.0.0.1:9/x"},
+                                 **upload(clips[0]))
+    assert response.status_code == 422
+    assert "VIDEOBERT_CALLBACK_HOSTS" in response.json()["error"]["message"]
+
+
+
+async def test_redis_down_is_503_and_keeps_nothing(tiny_store: Path,
+                                                    tmp_path_factory: pytest.TempPathFactory,
+                                                    clips: list[Path]) -> None:
+    root = tmp_path_factory.mktemp("redis-down")
+    with RedisServer() as server:
+        settings = tiny_settings(tiny_store, root, jobs_dir=root / "jobs", warmup=False,
+                                 redis_url=server.url, shutdown_grace_s=0.0)
+        async with running_app(settings) as (_, client):
+            server.stop()
+            created = await client.post("/v1/jobs", params={"task": "classify"},
+                                        **upload(clips[0]))
+            looked_up = await client.get(f"/v1/jobs/{'0' * 32}")
+    for response in (created, looked_up):
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "jobs_unavailable"
+        assert response.headers["retry-after"] == "5"
+    assert [p.name for p in (root / "jobs").iterdir()] == [".incoming"]
+    assert list((root / "jobs" / ".incoming").iterdir()) == []
