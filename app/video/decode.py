@@ -75,7 +75,8 @@ def _open_and_index(path: str | os.PathLike[str], policy: VideoPolicy, budget: B
 
 def _sample(path: str | os.PathLike[str], opened: _Opened, policy: VideoPolicy, budget: Budget,
             targets_pts: np.ndarray, take: Callable[[av.VideoFrame], T],
-            keyframes_only: bool) -> tuple[list[tuple[int, T]], int]:
+            keyframes_only: bool, skip_unreferenced: bool = False
+            ) -> tuple[list[tuple[int, T]], int]:
     """Run the sampler on a fresh open of the file; also return the rotation seen."""
     rotation = 0
 
@@ -92,10 +93,11 @@ def _sample(path: str | os.PathLike[str], opened: _Opened, policy: VideoPolicy, 
         configure_decoder(stream, policy, keyframes_only)
         sampler = FrameSampler(container, stream, opened.index, budget, take_and_note,
                                keyframes_only=keyframes_only,
-                               can_seek=opened.kind not in _UNSEEKABLE)
+                               can_seek=opened.kind not in _UNSEEKABLE,
+                               skip_unreferenced=skip_unreferenced)
         results = sampler.run(targets_pts)
-        logger.debug("sampled %d targets with %d seeks, %d frames decoded",
-                     len(targets_pts), sampler.seeks, budget.frames_decoded)
+        logger.debug("sampled %d targets with %d seeks, %d frames decoded, %d skipped",
+                     len(targets_pts), sampler.seeks, budget.frames_decoded, sampler.skipped)
     if not results:
         raise VideoRejected("No frame of the video could be decoded. Re-encode it.",
                             code="no_decodable_frames")
@@ -135,7 +137,8 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
     def take(frame: av.VideoFrame) -> np.ndarray:
         return to_model_input(frame, opened.sar, spec.short_side, spec.crop)
 
-    results, rotation = _sample(path, opened, policy, budget, targets, take, keyframes_only)
+    results, rotation = _sample(path, opened, policy, budget, targets, take, keyframes_only,
+                                spec.skip_unreferenced)
     # One entry per distinct frame, in time order.
     kept: dict[int, np.ndarray] = {}
     for pts, array in results:

@@ -26,6 +26,7 @@ import numpy as np
 from app.errors import VideoRejected
 from app.video.index import PacketIndex
 from app.video.probe import VideoPolicy, check_resolution
+from app.video.refs import unreferenced_check
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,12 @@ def frame_pts(frame: av.VideoFrame) -> int | None:
 
 
 def decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                   seek_pts: int | None, budget: Budget) -> Iterator[av.VideoFrame]:
+                   seek_pts: int | None, budget: Budget,
+                   skip: Callable[[av.Packet], bool] | None = None) -> Iterator[av.VideoFrame]:
     """Frames from ``seek_pts``'s keyframe (or from where the container is) to the end.
 
     Packet by packet, so a corrupt packet costs one unit of budget instead of the whole decode.
+    Packets for which ``skip`` is true never reach the decoder.
     """
     if seek_pts is not None:
         container.seek(int(seek_pts), stream=stream, backward=True)
@@ -113,6 +116,8 @@ def decoded_frames(container: av.container.InputContainer, stream: av.video.stre
         except av.FFmpegError as exc:
             budget.count_corrupt(exc)
             packets = container.demux(stream)
+            continue
+        if skip is not None and skip(packet):
             continue
         try:
             frames = stream.decode(packet)
@@ -132,7 +137,7 @@ class FrameSampler(Generic[T]):
     def __init__(self, container: av.container.InputContainer,
                  stream: av.video.stream.VideoStream, index: PacketIndex, budget: Budget,
                  take: Callable[[av.VideoFrame], T], *, keyframes_only: bool,
-                 can_seek: bool) -> None:
+                 can_seek: bool, skip_unreferenced: bool = False) -> None:
         self.container = container
         self.stream = stream
         self.budget = budget
@@ -141,6 +146,11 @@ class FrameSampler(Generic[T]):
         self.key_pts = index.key_pts
         self.can_seek = can_seek and len(index.key_pts) > 0
         self.seeks = 0
+        self.skipped = 0
+        # Pictures nothing is predicted from are passed over unless a target wants them.
+        self._unreferenced = (unreferenced_check(stream)
+                              if skip_unreferenced and not keyframes_only else None)
+        self._keep: set[int] = set()
 
     def _wanted(self, target: int) -> int:
         """The index's answer for ``target``: last candidate <= target, else the first one."""
@@ -160,6 +170,7 @@ class FrameSampler(Generic[T]):
     def run(self, targets: np.ndarray) -> list[tuple[int, T]]:
         """For each target pts (ascending), the chosen frame's pts and its converted value."""
         n = len(targets)
+        self._keep = {self._wanted(int(t)) for t in targets}
         results: list[tuple[int, T]] = []
         frames: Iterator[av.VideoFrame] | None = None
         prev: av.VideoFrame | None = None
@@ -218,7 +229,17 @@ class FrameSampler(Generic[T]):
             prev, prev_pts = frame, pts
         return results
 
+    def _skip(self, packet: av.Packet) -> bool:
+        pts = packet.pts
+        if pts is None or pts in self._keep or self._unreferenced is None:
+            return False
+        if self._unreferenced(packet):
+            self.skipped += 1
+            return True
+        return False
+
     def _start(self, seek_pts: int | None) -> Iterator[av.VideoFrame]:
         if seek_pts is not None:
             self.seeks += 1
-        return decoded_frames(self.container, self.stream, seek_pts, self.budget)
+        return decoded_frames(self.container, self.stream, seek_pts, self.budget,
+                              self._skip if self._unreferenced is not None else None)

@@ -43,11 +43,16 @@ def test_long_gop_seeks_once_per_interval_and_decodes_no_frame_twice(video: Make
     # 150 frames, keyframes at frames 0, 50, 100; targets at 1 s, 3 s, 5 s (frames 25, 75, 125).
     path = video("gop50.mp4", pattern="counter", gop=50, duration_s=6.0)
     np.testing.assert_allclose(keyframe_times(path), [0.0, 2.0, 4.0])
-    result = decode(path, POLICY, SamplingSpec(num_frames=3))
+    result = decode(path, POLICY, SamplingSpec(num_frames=3, skip_unreferenced=False))
     assert counters(result.frames) == [25, 75, 125]
     np.testing.assert_allclose(result.times_s, [1.0, 3.0, 5.0])
     # Frames 0-25, then a seek to 50 and 50-75, then a seek to 100 and 100-125.
     assert result.frames_decoded == 3 * 26
+    # Skipping pictures nothing references gives the same frames for less decoding.
+    lean = decode(path, POLICY, SamplingSpec(num_frames=3))
+    assert counters(lean.frames) == [25, 75, 125]
+    assert np.array_equal(lean.frames, result.frames)
+    assert lean.frames_decoded < result.frames_decoded
 
 
 def test_dense_targets_in_long_gop_pick_every_right_frame(video: MakeVideo) -> None:
