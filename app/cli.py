@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import time
@@ -26,6 +27,58 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
                 limit_concurrency=max(64, settings.max_inflight_requests * 4))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.main import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if not (settings.jobs_redis_url or settings.redis_url):
+        print("error: `videobert worker` shares a Redis queue with the API: set "
+              "VIDEOBERT_REDIS_URL (without Redis the API process runs its own jobs)",
+              file=sys.stderr)
+        return 2
+    if args.concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    health = Path(args.health_file) if args.health_file else None
+    return asyncio.run(_run_worker(settings, health))
+
+
+async def _run_worker(settings: Settings, health_file: Path | None) -> int:
+    import logging
+    import signal
+
+    from app.service import Services
+
+    log = logging.getLogger("app.worker")
+    services = Services(settings)
+    await services.start(background_warmup=False)
+    if services.startup_error or services.jobs is None:
+        await services.stop()
+        print(f"error: {services.startup_error}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = services.jobs.start_runner()
+    log.info("worker %s ready", runner.config.consumer)
+    try:
+        # The health file says "started" (readiness) and, by its age, "the loop still turns"
+        # (liveness): Kubernetes probes read it without the worker serving HTTP.
+        while not stop.is_set() and runner.is_running:
+            if health_file is not None:
+                health_file.touch()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5.0)
+    finally:
+        log.info("worker %s stopping (%d job(s) in flight)", runner.config.consumer,
+                 runner.in_flight)
+        if health_file is not None:
+            health_file.unlink(missing_ok=True)
+        await services.stop()
     return 0
 
 
@@ -141,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run queued jobs from Redis (settings from "
+                                           "VIDEOBERT_*; start as many as you like)")
+    worker.add_argument("--concurrency", type=int, help="jobs in flight (default: "
+                        "VIDEOBERT_WORKER_CONCURRENCY)")
+    worker.add_argument("--health-file", metavar="PATH",
+                        help="touched every 5 s while the worker runs (for probes)")
+    worker.set_defaults(func=_worker)
 
     for name in ("classify", "summarize"):
         p = sub.add_parser(name, help=f"{name} local files without a server (JSON to stdout)")

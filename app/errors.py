@@ -130,3 +130,10 @@ class InferenceFailed(VideoBertError):
 class JobNotFound(VideoBertError):
     status_code = 404
     code = "job_not_found"
+
+
+class JobConflict(VideoBertError):
+    """The job is already finished, so it cannot be cancelled."""
+
+    status_code = 409
+    code = "job_finished"

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from app.api.jobs import router as jobs_router
 from app.api.middleware import AuthAndRateLimitMiddleware, RequestContextMiddleware
 from app.api.routes import router
 from app.api.upload import ClientGone
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        if services.jobs is not None and services.jobs.runs_in_api:
+            services.jobs.start_runner()  # it waits for the model before taking jobs
         try:
             yield
         finally:
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.services = services
     app.include_router(router)
+    app.include_router(jobs_router)
 
     @app.exception_handler(VideoBertError)
     async def domain_error(request: Request, exc: VideoBertError) -> JSONResponse:

@@ -27,6 +27,7 @@ from app.inference.worker import (
     default_torch_threads,
     visible_devices,
 )
+from app.jobs import JobManager
 from app.metrics import Metrics
 from app.model import LoadedModel, Precision, load_model
 from app.settings import Settings
@@ -98,6 +99,7 @@ class Services:
     devices: list[str] = field(default_factory=list)
     decode_pool: DecodePool | None = None
     cache: ResultCache | None = None
+    jobs: JobManager | None = None
     pipeline: Pipeline | None = None
     admission: Admission | None = None
     is_ready: bool = False
@@ -114,7 +116,10 @@ class Services:
             breaker_failures=s.redis_breaker_failures,
             breaker_cooldown_s=s.redis_breaker_cooldown_s, lock_s=s.single_flight_lock_s,
             metrics=self.metrics, wait_s=s.request_timeout_s)
-        workers = s.decode_workers or max(1, min(4, (os.cpu_count() or 2) // 2))
+        self.jobs = JobManager.from_settings(s, self)
+        # Decoding is ~90% of a request's CPU on a CPU host: one decode process per core, and a
+        # small torch thread budget, measured best for throughput (docs/performance.md).
+        workers = s.decode_workers or max(1, min(8, os.cpu_count() or 1))
         self.decode_pool = DecodePool(
             workers=workers, memory_limit_mb=s.decode_memory_mb,
             cpu_limit_s=int(s.decode_timeout_s * 2) + 5, max_file_mb=64,
@@ -131,8 +136,8 @@ class Services:
             assert self.decode_pool is not None
             self.pipeline = Pipeline(
                 decode_pool=self.decode_pool, models=self.models,
-                default_model=self.settings.default_model, policy=policy_from_settings(
-                    self.settings),
+                default_model=self.settings.default_model.partition(":")[0],
+                policy=policy_from_settings(self.settings),
                 default_fps=self.settings.sample_fps, default_max_frames=self.settings.max_frames,
                 decode_timeout_s=self.settings.decode_timeout_s)
             for runtime in self.models.values():
@@ -204,6 +209,9 @@ class Services:
         return sum(r.batcher.queue_depth for r in self.models.values())
 
     async def stop(self) -> None:
+        if self.jobs is not None:
+            # First, while the model still answers: jobs in flight get the grace period.
+            await self.jobs.close(self.settings.shutdown_grace_s)
         self.is_ready = False
         if self._warmup_task is not None and not self._warmup_task.done():
             self._warmup_task.cancel()

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # --- batching ---------------------------------------------------------------------------
     max_batch_size: int = Field(8, ge=1, description="Videos per Transformer batch.")
-    max_batch_frames: int = Field(64, ge=1, description="Frames per CNN batch.")
+    max_batch_frames: int = Field(16, ge=1, description="Frames per CNN call; 8-16 best on CPU.")
     max_wait_ms: float = Field(10.0, ge=0)
     max_queue_size: int = Field(64, ge=1)
     max_inflight_requests: int = Field(32, ge=1, description="Admission limit; more get 429.")
@@ -75,9 +75,21 @@ class Settings(BaseSettings):
     single_flight_lock_s: float = Field(10.0, gt=0, description="Renewed while computing.")
 
     # --- jobs -------------------------------------------------------------------------------
-    jobs_dir: Path | None = None
-    job_ttl_s: int = Field(24 * 3600, gt=0)
-    callback_hosts: list[str] = Field(default_factory=list)
+    jobs_dir: Path | None = Field(None, description="Uploads of queued jobs; shared by every "
+                                  "worker. Default: <system temp>/videobert-jobs.")
+    job_ttl_s: int = Field(24 * 3600, gt=0, description="How long a finished job is kept.")
+    job_timeout_s: float = Field(3600.0, gt=0, description="Deadline of one attempt.")
+    job_max_attempts: int = Field(3, ge=1, description="Then the job ends as failed.")
+    job_claim_idle_s: float = Field(60.0, gt=0, description="A job whose worker has been "
+                                    "silent this long is taken over by another worker.")
+    worker_concurrency: int = Field(4, ge=1, description="Jobs in flight per worker process.")
+    run_jobs_in_api: bool = Field(False, description="With Redis: the API process also runs "
+                                  "jobs (without Redis it always does).")
+    jobs_redis_url: str | None = Field(None, description="Redis for the job queue and records; "
+                                       "default redis_url. It must not evict queued jobs.")
+    callback_hosts: list[str] = Field(default_factory=list, description="Hosts a job callback "
+                                      "may go to: exact names/IPs, or *.suffix.")
+    callback_timeout_s: float = Field(5.0, gt=0)
 
     shutdown_grace_s: float = Field(30.0, ge=0)
 

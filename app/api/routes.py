@@ -181,7 +181,8 @@ async def models(request: Request) -> ModelsResponse:
         m = runtime.loaded.manifest
         out.append(ModelInfo(
             name=name, version=runtime.loaded.version, description=m.description,
-            default=name == svc.settings.default_model, labels_count=len(runtime.loaded.labels),
+            default=name == svc.settings.default_model.partition(":")[0],
+            labels_count=len(runtime.loaded.labels),
             frame_encoder=m.frame_encoder.arch, temporal=m.temporal.arch,
             input=InputSpec(short_side=m.input.short_side, crop=m.input.crop,
                             mean=list(m.input.mean), std=list(m.input.std),

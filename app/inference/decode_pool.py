@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.errors import ServiceUnavailable, VideoBertError, VideoRejected
+from app.errors import DeadlineExceeded, ServiceUnavailable, VideoBertError, VideoRejected
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -240,16 +240,22 @@ class DecodePool:
 
     # -- calls -------------------------------------------------------------------------------
     async def decode(self, path: str | os.PathLike[str], policy: VideoPolicy,
-                     spec: SamplingSpec, timeout_s: float | None = None) -> DecodedVideo:
+                     spec: SamplingSpec, timeout_s: float | None = None,
+                     wait_s: float | None = None) -> DecodedVideo:
         """``app.video.decode`` in a worker. Default deadline: the policy's plus slack."""
         if timeout_s is None:
             timeout_s = policy.decode_timeout_s * 1.2 + 5.0
         result: DecodedVideo = await self.run("decode", os.fspath(path), policy, spec,
-                                              timeout_s=timeout_s)
+                                              timeout_s=timeout_s, wait_s=wait_s)
         return result
 
-    async def run(self, fn_name: str, *args: Any, timeout_s: float, **kwargs: Any) -> Any:
+    async def run(self, fn_name: str, *args: Any, timeout_s: float,
+                  wait_s: float | None = None, **kwargs: Any) -> Any:
         """Run a registered function (see ``FUNCTIONS``) in a worker and return its result.
+
+        ``wait_s`` bounds the wait for a free worker (the request's remaining deadline: time
+        queued for a decoder counts like time queued for the model); ``timeout_s`` bounds the
+        work itself.
 
         Domain errors raised in the worker arrive here as the same class and code. If the
         caller is cancelled, the call still finishes (bounded by ``timeout_s``) in the
@@ -259,14 +265,19 @@ class DecodePool:
             raise ValueError(f"unknown decode pool function {fn_name!r}")
         if not self._is_started:
             self.start()
-        task = asyncio.ensure_future(self._call(fn_name, args, kwargs, timeout_s))
+        task = asyncio.ensure_future(self._call(fn_name, args, kwargs, timeout_s, wait_s))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)
 
     async def _call(self, fn_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                    timeout_s: float) -> Any:
-        worker = await self._acquire()
+                    timeout_s: float, wait_s: float | None = None) -> Any:
+        try:
+            worker = await asyncio.wait_for(self._acquire(), wait_s)
+        except TimeoutError:
+            raise DeadlineExceeded("The request's deadline passed while it waited for a free "
+                                   "decoder. Retry later, or use POST /v1/jobs for long "
+                                   "videos.") from None
         try:
             await self._wait_ready(worker)
             worker.conn.send((fn_name, args, kwargs))

@@ -112,9 +112,13 @@ class Pipeline:
         return self.models[key]
 
     def sampling_spec(self, runtime: ModelRuntime, options: AnalyzeOptions) -> SamplingSpec:
-        spec_in = runtime.loaded.manifest.input
+        manifest = runtime.loaded.manifest
+        spec_in = manifest.input
+        # A clip model's rate is part of the model (its clips must span the time it was trained
+        # on); an image model samples the timeline at the service's rate.
+        model_fps = manifest.sampling.fps if runtime.loaded.model.is_clip_model else None
         return SamplingSpec(
-            fps=options.fps or self.default_fps,
+            fps=options.fps or model_fps or self.default_fps,
             max_frames=options.max_frames or self.default_max_frames,
             num_frames=options.num_frames,
             mode=options.mode,
@@ -125,12 +129,15 @@ class Pipeline:
     async def run(self, path: Path, options: AnalyzeOptions, *, deadline: float,
                   want_summary: bool) -> PipelineResult:
         runtime = self.runtime(options.model)
+        if not want_summary:
+            runtime.loaded.require_classifier()
         timings: dict[str, float] = {}
 
         started = time.monotonic()
         decoded: DecodedVideo = await self.decode_pool.decode(
             path, self.policy, self.sampling_spec(runtime, options),
-            timeout_s=self._time_left(deadline, self.decode_timeout_s))
+            timeout_s=self._time_left(deadline, self.decode_timeout_s),
+            wait_s=max(0.0, deadline - time.monotonic()))
         timings["decode_ms"] = (time.monotonic() - started) * 1000
 
         output, batch_timing = await runtime.batcher.submit(

@@ -180,3 +180,19 @@ def test_unknown_function_is_refused() -> None:
             await pool.run("os.system", "true", timeout_s=1)
 
     asyncio.run(main())
+
+
+async def test_waiting_for_a_free_worker_counts_against_the_deadline(tmp_path: Path) -> None:
+    from app.errors import DeadlineExceeded
+
+    pool = DecodePool(workers=1, memory_limit_mb=2048,
+                      extra_functions={"sleep": "time:sleep"})
+    pool.start()
+    try:
+        busy = asyncio.create_task(pool.run("sleep", 1.0, timeout_s=10))
+        await asyncio.sleep(0.2)
+        with pytest.raises(DeadlineExceeded):
+            await pool.run("sleep", 0.0, timeout_s=10, wait_s=0.1)
+        await busy
+    finally:
+        await pool.close()

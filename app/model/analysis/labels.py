@@ -87,6 +87,8 @@ def top_labels(scores: np.ndarray, labels: list[str], top_k: int,
 def aggregate_labels(frame_probs: np.ndarray, shots: list[Shot], labels: list[str], top_k: int,
                      min_confidence: float) -> tuple[list[Label], list[list[Label]]]:
     """Video labels and each shot's labels (frame evidence -> shot -> video)."""
+    if frame_probs.shape[1] == 0:  # a features-only model: nothing to label
+        return [], [[] for _ in shots]
     shot_scores = shot_label_scores(frame_probs, shots)
     video = top_labels(video_label_scores(shot_scores, shots), labels, top_k, min_confidence)
     per_shot = [top_labels(row, labels, top_k, min_confidence) for row in shot_scores]
@@ -96,5 +98,7 @@ def aggregate_labels(frame_probs: np.ndarray, shots: list[Shot], labels: list[st
 def frame_labels(frame_probs: np.ndarray, labels: list[str], top_k: int,
                  min_confidence: float) -> list[list[Label]]:
     """Each sampled frame's own top labels: the raw probabilities, no smoothing."""
+    if frame_probs.shape[1] == 0:
+        return [[] for _ in range(frame_probs.shape[0])]
     probs = np.clip(np.asarray(frame_probs, dtype=np.float64), 0.0, 1.0)
     return [top_labels(row, labels, top_k, min_confidence) for row in probs]

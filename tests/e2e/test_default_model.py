@@ -1,0 +1,114 @@
+"""End to end over HTTP with the real default model on the real sample clips."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from app.settings import Settings
+from tests.media import sample_clip
+
+pytestmark = pytest.mark.slow
+
+# bikes.mp4 (25 fps) has hard cuts before frames 30, 76, 137, 187 and 242.
+BIKES_CUTS_S = [30 / 25, 76 / 25, 137 / 25, 187 / 25, 242 / 25]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(upload_dir=tmp_path_factory.mktemp("uploads"), decode_workers=1)
+    with TestClient(create_app(settings)) as http:
+        for _ in range(1200):
+            if http.get("/readyz").status_code == 200:
+                break
+            import time
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"not ready: {http.get('/readyz').json()}")
+        yield http
+
+
+@pytest.fixture(scope="module")
+def joined_clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
+    """carphone + bigbuckbunny + bikes' first shot, re-encoded into one 320x240 H.264 file."""
+    out_path = tmp_path_factory.mktemp("joined") / "joined.mp4"
+    pieces = [("carphone_pristine.mp4", 3.0), ("bigbuckbunny.mp4", 3.0), ("bikes.mp4", 1.1)]
+    starts: list[float] = []
+    index = 0
+    with av.open(str(out_path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for name, seconds in pieces:
+            starts.append(index / 25)
+            with av.open(str(sample_clip(name))) as src:
+                for count, frame in enumerate(src.decode(video=0)):
+                    if count >= seconds * 25:
+                        break
+                    image = frame.reformat(width=320, height=240, format="yuv420p")
+                    image.pts = index
+                    image.time_base = Fraction(1, 25)
+                    index += 1
+                    for packet in stream.encode(image):
+                        out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return out_path, starts + [index / 25]
+
+
+def test_bikes_shots_match_the_real_cuts(client: TestClient) -> None:
+    data = sample_clip("bikes.mp4").read_bytes()
+    resp = client.post("/v1/summarize", files={"video": ("bikes.mp4", data)})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    found = [shot["start_s"] for shot in body["shots"][1:]]
+    hits = [cut for cut in BIKES_CUTS_S if any(abs(cut - t) <= 0.5 for t in found)]
+    false_alarms = [t for t in found if all(abs(cut - t) > 0.5 for cut in BIKES_CUTS_S)]
+    assert len(hits) >= 4, f"found boundaries {found}"
+    assert len(false_alarms) <= 1, f"found boundaries {found}"
+    assert body["highlight_duration_s"] <= body["budget_s"] + 1e-6
+    shots_with_keyframe = {k["shot_index"] for k in body["keyframes"]}
+    assert shots_with_keyframe == set(range(len(body["shots"])))
+
+
+def test_carphone_labels_are_about_the_man_in_a_bow_tie(client: TestClient) -> None:
+    data = sample_clip("carphone_pristine.mp4").read_bytes()
+    resp = client.post("/v1/classify?top_k=5&include_frames=true",
+                       files={"video": ("carphone.mp4", data)})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    labels = [lb["label"] for lb in body["video_labels"]]
+    assert "bow tie" in labels[:3], labels
+    assert body["model"]["name"] == "videobert-lite0"
+    assert body["video"]["width"] == 176 and body["video"]["height"] == 144
+    assert len(body["frame_labels"]) == body["video"]["frames_sampled"]
+
+
+def test_each_joined_source_clip_gets_a_keyframe(client: TestClient,
+                                                 joined_clips: tuple[Path, list[float]]) -> None:
+    path, bounds = joined_clips
+    resp = client.post("/v1/summarize?thumbnails=true", files={"video": (path.name,
+                                                                         path.read_bytes())})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["video"]["duration_s"] == pytest.approx(bounds[-1], abs=0.1)
+    times = [k["time_s"] for k in body["keyframes"]]
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        assert any(start <= t < end for t in times), (times, bounds)
+    for keyframe in body["keyframes"]:
+        assert keyframe["thumbnail_jpeg_base64"]
+
+
+def test_contact_sheet_of_bikes(client: TestClient) -> None:
+    data = sample_clip("bikes.mp4").read_bytes()
+    resp = client.post("/v1/summarize?format=jpeg", files={"video": ("bikes.mp4", data)})
+    assert resp.status_code == 200
+    image = Image.open(io.BytesIO(resp.content))
+    assert image.format == "JPEG" and image.width >= 240
