@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,18 @@ async def test_two_workers_share_the_queue(cluster: Cluster, api: httpx.AsyncCli
     by = {w.name for r in records for w in cluster.workers if w.owns(r["worker"])}
     assert by == {"w1", "w2"}
     assert [len(d["result"]["video_labels"]) for d in done] == [1] * 4 + [2] * 4
-    assert _pending(cluster) == 0
-    assert sorted(p.name for p in (cluster.root / "jobs").iterdir()) == [".incoming"]
+    # A worker records the result first, then acknowledges the entry and removes the upload.
+    assert await _eventually(lambda: _pending(cluster) == 0 and sorted(
+        p.name for p in (cluster.root / "jobs").iterdir()) == [".incoming"])
+
+
+async def _eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def _record(cluster: Cluster, job_id: str) -> dict[str, str]:
@@ -169,7 +179,7 @@ async def test_a_killed_workers_job_is_finished_by_another(
     assert done["status"] == "succeeded" and done["attempts"] == 2
     [rescuer] = [w for w in cluster.workers if w.owns(_record(cluster, job_id)["worker"])]
     assert rescuer is not victim and rescuer.proc.poll() is None
-    assert _pending(cluster) == 0
+    assert await _eventually(lambda: _pending(cluster) == 0)
 
 
 async def test_cancel_reaches_the_worker_running_the_job(

@@ -10,6 +10,9 @@ from app.model.analysis.types import Segment, Shot
 
 MAX_SEGMENT_S = 2.0
 KNAPSACK_UNIT_S = 0.1
+# Each further piece of the same shot is worth this much less (by rank within the shot), so a
+# summary spreads over the video's shots instead of replaying one long, busy shot.
+SAME_SHOT_DECAY = 0.5
 # Cap on the DP table (items x capacity cells, one byte each for the back-pointers): a 3-hour
 # video would otherwise need ~90 MB; past the cap the time unit grows instead.
 _MAX_DP_CELLS = 8_000_000
@@ -72,15 +75,17 @@ def select_highlights(shots: list[Shot], importance: np.ndarray, times_s: np.nda
     Each shot is cut into pieces of at most 2 s. A piece's value is its summed importance: the
     integral of the importance curve over it, each sample standing for its ``sample_cells``
     stretch (what summing per-frame scores does at the native frame rate). A 0/1 knapsack picks
-    the pieces; lengths are counted in whole 0.1 s units, rounded up, and the budget rounded
-    down, so the total length never exceeds the budget. ``Segment.score`` is the mean
-    importance over the piece (0..1).
+    the pieces, each further piece of a shot discounted by ``SAME_SHOT_DECAY`` per rank so that
+    the summary covers several shots; lengths are counted in whole 0.1 s units, rounded up,
+    and the budget rounded down, so the total length never exceeds the budget.
+    ``Segment.score`` is the mean importance over the piece (0..1).
     """
     times = np.asarray(times_s, dtype=np.float64)
     scores = np.asarray(importance, dtype=np.float64)
     budget_s = max(0.0, ratio * duration_s)
     pieces: list[tuple[float, float, int]] = []
-    values: list[float] = []
+    values: list[float] = []  # summed importance of each piece
+    worth: list[float] = []  # what the knapsack maximises: values with the same-shot decay
     for shot in shots:
         segments = np.asarray(split_shot(shot)).reshape(-1, 2)  # (P, 2)
         if len(segments) == 0:
@@ -90,13 +95,17 @@ def select_highlights(shots: list[Shot], importance: np.ndarray, times_s: np.nda
                           - np.maximum(segments[:, None, 0], cells[None, :, 0]),
                           0.0, None)  # (P, n) seconds of each sample's stretch in each piece
         values.extend((overlap @ scores[shot.sample_indices]).tolist())
+        shot_values = np.asarray(values[len(values) - len(segments):])
+        ranks = np.empty(len(segments), dtype=np.int64)
+        ranks[np.argsort(-shot_values, kind="stable")] = np.arange(len(segments))
+        worth.extend((shot_values * SAME_SHOT_DECAY ** ranks).tolist())
         pieces.extend((float(a), float(b), shot.index) for a, b in segments)
     if not pieces or budget_s <= 0:
         return []
     unit_s = max(KNAPSACK_UNIT_S, budget_s * len(pieces) / _MAX_DP_CELLS)
     capacity = math.floor(budget_s / unit_s + 1e-9)
     weights = np.array([math.ceil((end - start) / unit_s - 1e-9) for start, end, _ in pieces])
-    chosen = knapsack(np.asarray(values), weights, capacity)
+    chosen = knapsack(np.asarray(worth), weights, capacity)
     return [Segment(start_s=pieces[i][0], end_s=pieces[i][1], shot_index=pieces[i][2],
                     score=float(np.clip(values[i] / (pieces[i][1] - pieces[i][0]), 0.0, 1.0)))
             for i in chosen]

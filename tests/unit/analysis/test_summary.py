@@ -245,3 +245,15 @@ def test_a_full_budget_takes_every_valuable_segment() -> None:
 
     assert [(s.start_s, s.end_s, s.shot_index) for s in segments] == [(0.0, 1.0, 0),
                                                                         (2.0, 4.0, 2)]
+
+
+def test_highlights_spread_over_shots_rather_than_replaying_one() -> None:
+    from app.model.analysis.types import Shot
+
+    # One long shot slightly more important than a short one; room for two 2 s pieces.
+    times = np.arange(0.25, 10.0, 0.5)  # 20 samples, 2 fps
+    importance = np.where(times < 8.0, 0.9, 0.7)
+    shots = [Shot(0, 0.0, 8.0, list(range(16))), Shot(1, 8.0, 10.0, list(range(16, 20)))]
+    chosen = select_highlights(shots, importance, times, duration_s=10.0, ratio=0.4)
+    assert sorted({seg.shot_index for seg in chosen}) == [0, 1]
+    assert sum(seg.end_s - seg.start_s for seg in chosen) <= 4.0 + 1e-9
