@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     default_model: str = "videobert-lite0"
     models: list[str] = Field(default_factory=list, description="Extra models to load: name[:ver].")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    instances_per_device: int = Field(1, ge=1)
+    instances_per_device: int = Field(
+        0, ge=0, description="Model workers per device; 0: one per GPU, and on the CPU enough "
+                             "that every core can run the model (cores / torch_threads).")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     torch_threads: int = Field(0, ge=0, description="Model worker threads; 0 picks for you.")
     warmup: bool = True

@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--decode-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--instances", type=int, default=os.cpu_count() or 1,
+                        help="model workers on the CPU (VIDEOBERT_INSTANCES_PER_DEVICE)")
     parser.add_argument("--max-batch-frames", type=int, default=16)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
     args = parser.parse_args(argv)
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                                 quick=args.quick)
     cores = os.cpu_count() or 1
     ours = OursConfig(decode_workers=args.decode_workers, torch_threads=args.torch_threads,
-                      max_batch_frames=args.max_batch_frames)
+                      instances=args.instances, max_batch_frames=args.max_batch_frames)
     stages = measure_stages(workloads, store, model, ours)
 
     peer = PeerConfig(store=store, model=model, precision=ours.precision, torch_threads=1)

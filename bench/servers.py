@@ -53,6 +53,7 @@ def free_port() -> int:
 class OursConfig:
     decode_workers: int
     torch_threads: int
+    instances: int = 1
     max_batch_size: int = 8
     max_batch_frames: int = 16
     max_wait_ms: float = 10.0
@@ -64,6 +65,7 @@ def ours_spec(store: Path, model: str, cfg: OursConfig) -> ServerSpec:
         "VIDEOBERT_MODEL_STORE_DIR": str(store), "VIDEOBERT_DEFAULT_MODEL": model,
         "VIDEOBERT_DECODE_WORKERS": str(cfg.decode_workers),
         "VIDEOBERT_TORCH_THREADS": str(cfg.torch_threads),
+        "VIDEOBERT_INSTANCES_PER_DEVICE": str(cfg.instances),
         "VIDEOBERT_MAX_BATCH_SIZE": str(cfg.max_batch_size),
         "VIDEOBERT_MAX_BATCH_FRAMES": str(cfg.max_batch_frames),
         "VIDEOBERT_MAX_WAIT_MS": str(cfg.max_wait_ms),
@@ -80,7 +82,8 @@ def ours_spec(store: Path, model: str, cfg: OursConfig) -> ServerSpec:
         system="ours", argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
         env=env, ready_path="/readyz", predict_path="/v1/classify",
         describe=(f"videobert serve: {cfg.decode_workers} decode processes, "
-                  f"{cfg.torch_threads} torch threads, precision {cfg.precision}, "
+                  f"{cfg.instances} model workers x {cfg.torch_threads} torch threads, "
+                  f"precision {cfg.precision}, "
                   f"max_batch_size {cfg.max_batch_size}, max_batch_frames "
                   f"{cfg.max_batch_frames}, max_wait_ms {cfg.max_wait_ms:g}; "
                   "POST /v1/classify?refine_boundaries=false, Cache-Control: no-cache"),

@@ -40,7 +40,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def tiny_settings(store: Path, upload_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "model_store_dir": store, "default_model": "tiny", "decode_workers": 1,
-        "torch_threads": 1, "precision": "fp32", "max_wait_ms": 5.0,
+        "torch_threads": 1, "instances_per_device": 1, "precision": "fp32",
+        "max_wait_ms": 5.0,
         "upload_dir": upload_dir, "redis_url": None, "jobs_dir": upload_dir.parent / "jobs",
     }
     values.update(overrides)
