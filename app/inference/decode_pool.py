@@ -66,11 +66,27 @@ def _resolve(spec: str) -> Callable[..., Any]:
     return fn
 
 
+def _mapped_bytes() -> int:
+    """This process's virtual size (VmSize), or 0 where /proc is not available."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _apply_limits(limits: WorkerLimits) -> None:
     import resource
 
     mb = 1024 * 1024
-    address_space = limits.memory_limit_mb * mb
+    # The budget is for decoding, on top of what the process already maps: a spawned worker
+    # re-imports its parent's __main__, and if that imported torch (a script embedding the
+    # service, a benchmark) the process already maps gigabytes, so an absolute limit would
+    # make every later allocation and lazy import fail.
+    address_space = _mapped_bytes() + limits.memory_limit_mb * mb
     resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     if limits.max_file_mb is not None:
         size = limits.max_file_mb * mb

@@ -196,3 +196,40 @@ async def test_waiting_for_a_free_worker_counts_against_the_deadline(tmp_path: P
         await busy
     finally:
         await pool.close()
+
+
+def test_memory_budget_counts_from_what_the_worker_already_maps() -> None:
+    from app.inference import decode_pool
+
+    mapped = decode_pool._mapped_bytes()
+    assert mapped > 10 * 2**20  # this test process maps at least the interpreter and numpy
+
+
+def test_pool_works_under_a_main_module_that_imports_torch(tmp_path: Path) -> None:
+    """Spawned workers re-import __main__; torch there maps gigabytes before the limit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "embedding.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "import torch  # noqa: F401  (what a script embedding the service imports)\n"
+        "from app.inference.decode_pool import DecodePool\n"
+        "from app.video import SamplingSpec, VideoPolicy\n"
+        "async def main():\n"
+        "    pool = DecodePool(workers=1, memory_limit_mb=512)\n"
+        "    pool.start()\n"
+        "    try:\n"
+        "        out = await pool.decode(sys.argv[1], VideoPolicy(), SamplingSpec(),\n"
+        "                                timeout_s=60)\n"
+        "        print(out.frames.shape[0])\n"
+        "    finally:\n"
+        "        await pool.close()\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(script), str(sample_clip("bikes.mp4"))],
+                            capture_output=True, text=True, timeout=120, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "20"
