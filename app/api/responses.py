@@ -90,3 +90,12 @@ def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
         "timings": _timings(result, total_ms),
     }
     return SummarizeResponse.model_validate(body).model_dump()
+
+
+def render_body(endpoint: str, result: PipelineResult, *, request_id: str, total_ms: float,
+                include_frames: bool) -> dict[str, Any]:
+    """The response body of ``endpoint`` ("classify" or "summarize")."""
+    if endpoint == "classify":
+        return classify_body(result, request_id=request_id, total_ms=total_ms,
+                             include_frames=include_frames)
+    return summarize_body(result, request_id=request_id, total_ms=total_ms)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.api.responses import classify_body, summarize_body
+from app.api.responses import render_body
 from app.api.schemas import (
     ClassifyResponse,
     ErrorResponse,
@@ -99,11 +99,8 @@ async def _analyze(request: Request, endpoint: Literal["classify", "summarize"],
                 for stage in ("decode_ms", "queue_ms", "inference_ms"):
                     svc.metrics.stage_seconds.labels(stage[:-3]).observe(
                         result.timings_ms.get(stage, 0.0) / 1000)
-                body = (classify_body(result, request_id=request_id, total_ms=total_ms,
-                                      include_frames=analyze.include_frames)
-                        if endpoint == "classify"
-                        else summarize_body(result, request_id=request_id, total_ms=total_ms))
-                return body
+                return render_body(endpoint, result, request_id=request_id, total_ms=total_ms,
+                                   include_frames=analyze.include_frames)
 
             body, hit = await cache.get_or_compute(key, compute, read=not _no_cache(request))
     body = {**body, "request_id": request_id}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from app.errors import InvalidOption
 from app.inference.pipeline import AnalyzeOptions
@@ -61,6 +61,15 @@ class RequestOptions(BaseModel):
             thumbnail_px=self.thumbnail_px if self.format == "json" else max(self.thumbnail_px,
                                                                              240),
             refine_boundaries=self.refine_boundaries)
+
+
+_EXAMPLE_VIDEO: dict[str, JsonValue] = {
+    "container": "mp4", "codec": "h264", "width": 640, "height": 272, "duration_s": 10.0,
+    "fps": 25.0, "size_bytes": 1003405, "frames_sampled": 20, "sampling_mode": "exact",
+    "sample_fps": 2.0}
+_EXAMPLE_TIMINGS: dict[str, JsonValue] = {
+    "decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5, "refine_ms": 40.0,
+    "analysis_ms": 2.0, "thumbnails_ms": 0.0, "total_ms": 470.0, "batch_size": 1}
 
 
 class Label(BaseModel):
@@ -122,17 +131,13 @@ class ClassifyResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {
         "request_id": "9f1c2e7a4b6d4d0f",
         "model": {"name": "videobert-lite0", "version": "1.0.0"},
-        "video": {"container": "mp4", "codec": "h264", "width": 640, "height": 272,
-                  "duration_s": 10.0, "fps": 25.0, "size_bytes": 1003405,
-                  "frames_sampled": 20, "sampling_mode": "exact", "sample_fps": 2.0},
+        "video": _EXAMPLE_VIDEO,
         "video_labels": [{"label": "mountain bike", "class_id": 671, "score": 0.41}],
         "shot_labels": [{"index": 0, "start_s": 0.0, "end_s": 1.2,
                          "labels": [{"label": "mountain bike", "class_id": 671,
                                      "score": 0.52}]}],
         "frame_labels": None,
-        "timings": {"decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5,
-                    "refine_ms": 40.0, "analysis_ms": 2.0, "thumbnails_ms": 0.0,
-                    "total_ms": 470.0, "batch_size": 1},
+        "timings": _EXAMPLE_TIMINGS,
     }})
 
 
@@ -176,9 +181,7 @@ class SummarizeResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {
         "request_id": "9f1c2e7a4b6d4d0f",
         "model": {"name": "videobert-lite0", "version": "1.0.0"},
-        "video": {"container": "mp4", "codec": "h264", "width": 640, "height": 272,
-                  "duration_s": 10.0, "fps": 25.0, "size_bytes": 1003405,
-                  "frames_sampled": 20, "sampling_mode": "exact", "sample_fps": 2.0},
+        "video": _EXAMPLE_VIDEO,
         "shots": [{"index": 0, "start_s": 0.0, "end_s": 1.2},
                   {"index": 1, "start_s": 1.2, "end_s": 3.04}],
         "importance": [{"time_s": 0.0, "score": 0.62}, {"time_s": 0.5, "score": 0.81}],
@@ -186,9 +189,7 @@ class SummarizeResponse(BaseModel):
                        "thumbnail_jpeg_base64": None}],
         "highlights": [{"start_s": 0.0, "end_s": 1.2, "shot_index": 0, "score": 0.7}],
         "highlight_duration_s": 1.2, "budget_s": 1.5,
-        "timings": {"decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5,
-                    "refine_ms": 40.0, "analysis_ms": 2.0, "thumbnails_ms": 0.0,
-                    "total_ms": 470.0, "batch_size": 1},
+        "timings": _EXAMPLE_TIMINGS,
     }})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 # A gap shorter than this is already precise enough; refining it would cost a decode for nothing.
 MIN_GAP_TO_REFINE_S = 0.2
 MAX_BOUNDARIES_TO_REFINE = 64
+
+
+StageHook = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,9 @@ class Pipeline:
         )
 
     async def run(self, path: Path, options: AnalyzeOptions, *, deadline: float,
-                  want_summary: bool) -> PipelineResult:
+                  want_summary: bool, on_stage: StageHook | None = None) -> PipelineResult:
+        """Decode, run the model, analyse. ``on_stage`` hears "decoded" and "inferred" (the
+        jobs API turns them into progress)."""
         runtime = self.runtime(options.model)
         if not want_summary:
             runtime.loaded.require_classifier()
@@ -139,12 +145,16 @@ class Pipeline:
             timeout_s=self._time_left(deadline, self.decode_timeout_s),
             wait_s=max(0.0, deadline - time.monotonic()))
         timings["decode_ms"] = (time.monotonic() - started) * 1000
+        if on_stage is not None:
+            await on_stage("decoded")
 
         output, batch_timing = await runtime.batcher.submit(
             ModelInput(decoded.frames, decoded.times_s), deadline=deadline)
         times_s = output.times_s
         timings["queue_ms"] = batch_timing.queue_ms
         timings["inference_ms"] = batch_timing.compute_ms
+        if on_stage is not None:
+            await on_stage("inferred")
 
         started = time.monotonic()
         refined = None
