@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from typing import Any
 
 from app.cache import LRUStore, RedisCache, make_cache_key
 from app.metrics import Metrics
+from tests.cache_fakes import Compute, events
+
+__all__ = ["Compute", "events", "make_cache", "new_key"]
 
 
 def new_key(options: dict[str, Any] | None = None, *, version: str = "1.0.0") -> str:
@@ -26,25 +28,3 @@ def make_cache(url: str, *, metrics: Metrics | None = None, local: LRUStore | No
                                breaker_cooldown_s=breaker_cooldown_s, lock_s=lock_s,
                                local=local, metrics=metrics)
 
-
-class Compute:
-    def __init__(self, value: dict[str, Any] | None = None, *, delay_s: float = 0.0,
-                 error: Exception | None = None) -> None:
-        self.calls = 0
-        self.value = value if value is not None else {"labels": [("cat", 0.5)], "n": 1}
-        self.delay_s = delay_s
-        self.error = error
-
-    async def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        await asyncio.sleep(self.delay_s)
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def events(metrics: Metrics) -> dict[str, float]:
-    """``{"backend:event": count}`` of every cache event counted so far."""
-    return {f"{s.labels['backend']}:{s.labels['event']}": s.value
-            for metric in metrics.cache_events.collect() for s in metric.samples
-            if s.name.endswith("_total")}

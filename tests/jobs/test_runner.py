@@ -90,6 +90,24 @@ async def _succeed(record: JobRecord, path: Path, hook: ProgressHook) -> dict[st
     return {"request_id": record.id, "labels": ["x"]}
 
 
+class Stalling:
+    """An execute function that never finishes on its own and says when it starts and stops."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def __call__(self, record: JobRecord, path: Path, hook: ProgressHook
+                       ) -> dict[str, Any]:
+        self.started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.stopped.set()
+            raise
+        return {}
+
+
 async def test_a_job_runs_once_and_cleans_up(harness: Harness) -> None:
     job_id = await harness.submit()
     harness.runner(_succeed).start()
@@ -158,18 +176,8 @@ async def test_a_job_that_kills_its_workers_ends_failed(harness: Harness) -> Non
 
 
 async def test_cancel_stops_a_running_job(harness: Harness) -> None:
-    started = asyncio.Event()
-    stopped = asyncio.Event()
-
-    async def slow(record: JobRecord, path: Path, hook: ProgressHook) -> dict[str, Any]:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            stopped.set()
-            raise
-        return {}
-
+    slow = Stalling()
+    started, stopped = slow.started, slow.stopped
     job_id = await harness.submit()
     runner = harness.runner(slow)
     runner.start()
@@ -209,18 +217,8 @@ async def test_stopping_hands_running_jobs_back(harness: Harness) -> None:
 
 
 async def test_a_job_taken_over_is_left_to_its_new_holder(harness: Harness) -> None:
-    started = asyncio.Event()
-    stopped = asyncio.Event()
-
-    async def slow(record: JobRecord, path: Path, hook: ProgressHook) -> dict[str, Any]:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            stopped.set()
-            raise
-        return {}
-
+    slow = Stalling()
+    started, stopped = slow.started, slow.stopped
     job_id = await harness.submit()
     runner = harness.runner(slow, claim_idle_s=3.0)
     runner.start()

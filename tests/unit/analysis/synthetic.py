@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.model.analysis import Shot
+
 NUM_CLASSES = 10
 LABELS = [f"class{c}" for c in range(NUM_CLASSES)]
 
@@ -36,3 +38,13 @@ def boundary_probs(num_samples: int, gaps: list[int], high: float = 0.9,
 
 def uniform_attention(num_samples: int) -> np.ndarray:
     return np.full(num_samples, 1.0 / num_samples)
+
+
+def consecutive_shots(*sizes: int, sample_s: float = 0.5) -> list[Shot]:
+    """Shots of ``sizes`` samples each, back to back, samples ``sample_s`` apart."""
+    shots, first = [], 0
+    for k, size in enumerate(sizes):
+        shots.append(Shot(index=k, start_s=first * sample_s, end_s=(first + size) * sample_s,
+                          sample_indices=list(range(first, first + size))))
+        first += size
+    return shots

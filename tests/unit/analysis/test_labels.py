@@ -9,15 +9,7 @@ from app.model.analysis import Shot, aggregate_labels, frame_labels
 from app.model.analysis.labels import shot_label_scores, top_labels, video_label_scores
 
 from .synthetic import LABELS, NUM_CLASSES, probs_for
-
-
-def _shots(*sizes: int, sample_s: float = 0.5) -> list[Shot]:
-    shots, first = [], 0
-    for k, size in enumerate(sizes):
-        shots.append(Shot(index=k, start_s=first * sample_s, end_s=(first + size) * sample_s,
-                          sample_indices=list(range(first, first + size))))
-        first += size
-    return shots
+from .synthetic import consecutive_shots as _shots
 
 
 def test_a_short_shots_confident_label_reaches_the_video_labels() -> None:

@@ -16,16 +16,8 @@ from app.model.analysis import (
 )
 from app.model.analysis.highlights import sample_cells, split_shot
 
+from .synthetic import consecutive_shots as _shots
 from .synthetic import shot_features, uniform_attention
-
-
-def _shots(*sizes: int, sample_s: float = 0.5) -> list[Shot]:
-    shots, first = [], 0
-    for k, size in enumerate(sizes):
-        shots.append(Shot(index=k, start_s=first * sample_s, end_s=(first + size) * sample_s,
-                          sample_indices=list(range(first, first + size))))
-        first += size
-    return shots
 
 
 def _times(num_samples: int, sample_s: float = 0.5) -> np.ndarray:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from app.cache import LRUStore, MemoryCache, build_cache, make_cache_key
 from app.metrics import Metrics
+from tests.cache_fakes import Compute as SharedCompute
+from tests.cache_fakes import events
 
 KEY = make_cache_key("0" * 64, "analyze", "m", "1", {"fps": 2})
 
@@ -19,27 +20,8 @@ class Clock:
         return self.now
 
 
-class Compute:
-    def __init__(self, value: dict[str, Any] | None = None, error: Exception | None = None,
-                 delay_s: float = 0.0) -> None:
-        self.calls = 0
-        self.value = value if value is not None else {"shots": (1, 2), "score": 0.5}
-        self.error = error
-        self.delay_s = delay_s
-
-    async def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        await asyncio.sleep(self.delay_s)
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def events(metrics: Metrics) -> dict[str, float]:
-    """``{"backend:event": count}`` of every cache event counted so far."""
-    return {f"{s.labels['backend']}:{s.labels['event']}": s.value
-            for metric in metrics.cache_events.collect() for s in metric.samples
-            if s.name.endswith("_total")}
+class Compute(SharedCompute):
+    default = {"shots": (1, 2), "score": 0.5}
 
 
 def test_lru_evicts_the_least_recently_used() -> None:
