@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -21,8 +22,6 @@ from app.inference.batcher import Batcher
 from app.inference.decode_pool import DecodePool
 from app.inference.pipeline import ModelRuntime, Pipeline
 from app.inference.worker import (
-    ModelInput,
-    ModelOutput,
     ModelWorker,
     default_torch_threads,
     visible_devices,
@@ -150,9 +149,11 @@ class Services:
                 default_model=self.settings.default_model.partition(":")[0],
                 policy=policy_from_settings(self.settings),
                 default_fps=self.settings.sample_fps, default_max_frames=self.settings.max_frames,
-                decode_timeout_s=self.settings.decode_timeout_s)
+                decode_timeout_s=self.settings.decode_timeout_s,
+                stream_chunk_frames=self.settings.stream_chunk_frames)
             for runtime in self.models.values():
-                runtime.batcher.start()
+                for batcher in runtime.batchers:
+                    batcher.start()
             if self.settings.warmup:
                 await asyncio.to_thread(self._warm_up)
             self.is_ready = True
@@ -179,14 +180,15 @@ class Services:
                                                   max_batch_frames=s.max_batch_frames))
             assert loaded is not None
             self.workers.extend(per_runner)
-            self.models[loaded.name] = ModelRuntime(loaded=loaded,
-                                                    batcher=self._batcher_for(per_runner))
+            self.models[loaded.name] = self._runtime_for(loaded, per_runner)
 
-    def _batcher_for(self, workers: Sequence[ModelWorker]) -> Batcher[ModelInput, ModelOutput]:
+    def _runtime_for(self, loaded: LoadedModel, workers: Sequence[ModelWorker]) -> ModelRuntime:
+        """Batchers over the model's workers. Each worker runs one batch at a time (one thread),
+        whichever batcher it came from; an idle worker takes the next batch of any of them."""
         s = self.settings
 
-        def run_off_loop(index: int, fn: Callable[[], Sequence[ModelOutput]]
-                         ) -> asyncio.Future[Sequence[ModelOutput]]:
+        def run_off_loop(index: int, fn: Callable[[], Sequence[Any]]
+                         ) -> asyncio.Future[Sequence[Any]]:
             executor: ThreadPoolExecutor = workers[index].executor
             return asyncio.get_running_loop().run_in_executor(executor, fn)
 
@@ -197,13 +199,44 @@ class Services:
             self.metrics.batch_videos.observe(videos)
             self.metrics.batch_frames.observe(frames)
 
-        return Batcher(
-            [w.run_batch for w in workers], run_off_loop,
-            max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-            max_queue_size=s.max_queue_size, retry_after_s=s.retry_after_s,
-            item_cost=lambda item: item.num_frames,
-            max_batch_cost=max(s.max_batch_frames * 8, s.max_frames),
-            on_batch=on_batch)
+        def on_frame_batch(chunks: int, frames: int, compute_ms: float) -> None:
+            if frames < 0:
+                self.metrics.inference_errors.inc()
+                return
+            self.metrics.batch_frames.observe(frames)
+
+        def on_sequence_batch(videos: int, frames: int, compute_ms: float) -> None:
+            if frames < 0:
+                self.metrics.inference_errors.inc()
+                return
+            self.metrics.batch_videos.observe(videos)
+
+        def batcher(handlers: Sequence[Callable[[Sequence[Any]], Sequence[Any]]], *,
+                    max_batch_size: int, on: Callable[[int, int, float], None],
+                    max_batch_cost: int | None = None, queue_slots_per_video: int = 1
+                    ) -> Batcher[Any, Any]:
+            return Batcher(handlers, run_off_loop, max_batch_size=max_batch_size,
+                           max_wait_ms=s.max_wait_ms,
+                           max_queue_size=s.max_queue_size * queue_slots_per_video,
+                           retry_after_s=s.retry_after_s,
+                           item_cost=lambda item: item.num_frames,
+                           max_batch_cost=max_batch_cost, on_batch=on)
+
+        runtime = ModelRuntime(loaded=loaded, batcher=batcher(
+            [w.run_batch for w in workers], max_batch_size=s.max_batch_size, on=on_batch,
+            max_batch_cost=max(s.max_batch_frames * 8, s.max_frames)))
+        if s.stream_chunk_frames and not loaded.model.is_clip_model:
+            # A chunk takes one queue slot, so the frame queue holds as many videos' worth of
+            # chunks as the video queue holds videos.
+            chunks_per_video = -(-s.max_frames // s.stream_chunk_frames)
+            runtime.frame_batcher = batcher(
+                [w.run_frame_chunks for w in workers],
+                max_batch_size=s.max_batch_size * chunks_per_video, on=on_frame_batch,
+                max_batch_cost=s.max_batch_frames * 8, queue_slots_per_video=chunks_per_video)
+            runtime.sequence_batcher = batcher(
+                [w.run_sequences for w in workers], max_batch_size=s.max_batch_size,
+                on=on_sequence_batch)
+        return runtime
 
     def _warm_up(self) -> None:
         for worker in self.workers:
@@ -218,7 +251,7 @@ class Services:
         return self.pipeline
 
     def queue_depth(self) -> int:
-        return sum(r.batcher.queue_depth for r in self.models.values())
+        return sum(b.queue_depth for r in self.models.values() for b in r.batchers)
 
     async def stop(self) -> None:
         if self.jobs is not None:
@@ -228,7 +261,8 @@ class Services:
         if self._warmup_task is not None and not self._warmup_task.done():
             self._warmup_task.cancel()
         for runtime in self.models.values():
-            await runtime.batcher.close()
+            for batcher in runtime.batchers:
+                await batcher.close()
         for worker in self.workers:
             worker.close()
         if self.decode_pool is not None:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(8, ge=1, description="Videos per Transformer batch.")
     max_batch_frames: int = Field(16, ge=1, description="Frames per CNN call; 8-16 best on CPU.")
     max_wait_ms: float = Field(10.0, ge=0)
+    stream_chunk_frames: int = Field(
+        16, ge=0, description="Frames per chunk streamed from a decoder to the CNN, so that "
+        "the model starts on a video's first frames while the rest decode; 0 decodes the whole "
+        "video first. Clip models always wait for the whole video.")
     max_queue_size: int = Field(64, ge=1)
     max_inflight_requests: int = Field(32, ge=1, description="Admission limit; more get 429.")
     request_timeout_s: float = Field(300.0, gt=0, description="Includes queueing time.")

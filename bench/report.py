@@ -143,8 +143,8 @@ def plot(payload: dict[str, Any], path: Path) -> None:
 
     names = [w["name"] for w in payload["workloads"]]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    styles = {"ours": ("tab:blue", "o"), "litserve": ("tab:orange", "s"),
-              "baseline": ("tab:gray", "^")}
+    styles = {"ours": ("tab:blue", "o"), "ours-whole": ("tab:cyan", "x"),
+              "litserve": ("tab:orange", "s"), "baseline": ("tab:gray", "^")}
     for ax, name in zip(axes[0], names, strict=True):
         for system, (colour, marker) in styles.items():
             points = sorted((r["concurrency"], r["videos_per_s"]) for r in payload["runs"]
@@ -172,6 +172,35 @@ def plot(payload: dict[str, Any], path: Path) -> None:
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
         else f"{value:.{digits}f}"
+
+
+def _streaming_section(runs: dict[tuple[str, str, int], dict[str, Any]]) -> list[str]:
+    """ours (frames streamed to the CNN while decoding) against ours-whole (streaming off),
+    measured in the same run."""
+    pairs = [(key, runs[("ours-whole", key[1], key[2])]) for key in sorted(runs)
+             if key[0] == "ours" and ("ours-whole", key[1], key[2]) in runs]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "### Streaming decode -> CNN, side by side",
+        "",
+        "`ours` hands each chunk of 16 decoded frames to the CNN while the rest of the video "
+        "decodes; `ours-whole` is the same server with `VIDEOBERT_STREAM_CHUNK_FRAMES=0`.",
+        "",
+        "| workload | c | videos/s streamed / whole | p50 ms streamed | p50 ms whole | "
+        "p50 streamed / whole | CPU ms a video streamed / whole |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (_, name, c), whole in pairs:
+        ours = runs[("ours", name, c)]
+        cpu = _ratio(ours["cpu_percent"] / max(ours["videos_per_s"], 1e-9),
+                     whole["cpu_percent"] / max(whole["videos_per_s"], 1e-9))
+        lines.append(
+            f"| {name} | {c} | {_fmt(_ratio(ours['videos_per_s'], whole['videos_per_s']))} | "
+            f"{ours['p50_ms']:.0f} | {whole['p50_ms']:.0f} | "
+            f"{_fmt(_ratio(ours['p50_ms'], whole['p50_ms']))} | {_fmt(cpu)} |")
+    return lines
 
 
 def markdown(payload: dict[str, Any]) -> str:
@@ -239,6 +268,7 @@ def markdown(payload: dict[str, Any]) -> str:
             f"{row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | "
             f"{row['avg_batch_size']:.2f} | {row['cpu_percent']:.0f} | "
             f"{row['peak_rss_mb']:.0f} |")
+    lines += _streaming_section(runs)
     lines += [
         "",
         "### Every system",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -46,7 +47,9 @@ log = logging.getLogger("bench")
 RESULTS = REPO_ROOT / "bench" / "results"
 TMP = RESULTS / "tmp"
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
-SYSTEMS = ("ours", "litserve", "baseline")
+# "ours-whole" is the service with streaming off: the side-by-side measure of what overlapping
+# decoding and the CNN within a request gives.
+SYSTEMS = ("ours", "ours-whole", "litserve", "baseline")
 
 
 def request_count(system: str, concurrency: int, quick: bool) -> int:
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     peer = PeerConfig(store=store, model=model, precision=ours.precision, torch_threads=1)
     specs = {"ours": ours_spec(store, model, ours),
+             "ours-whole": ours_spec(store, model, dataclasses.replace(ours, stream_chunk_frames=0),
+                                     system="ours-whole"),
              "litserve": litserve_spec(peer, workers=cores,
                                        max_batch_frames=args.max_batch_frames),
              "baseline": baseline_spec(peer)}

@@ -58,9 +58,10 @@ class OursConfig:
     max_batch_frames: int = 16
     max_wait_ms: float = 10.0
     precision: str = "auto"
+    stream_chunk_frames: int = 16  # 0: decode each whole video before the model starts
 
 
-def ours_spec(store: Path, model: str, cfg: OursConfig) -> ServerSpec:
+def ours_spec(store: Path, model: str, cfg: OursConfig, system: str = "ours") -> ServerSpec:
     env = {
         "VIDEOBERT_MODEL_STORE_DIR": str(store), "VIDEOBERT_DEFAULT_MODEL": model,
         "VIDEOBERT_DECODE_WORKERS": str(cfg.decode_workers),
@@ -70,6 +71,7 @@ def ours_spec(store: Path, model: str, cfg: OursConfig) -> ServerSpec:
         "VIDEOBERT_MAX_BATCH_FRAMES": str(cfg.max_batch_frames),
         "VIDEOBERT_MAX_WAIT_MS": str(cfg.max_wait_ms),
         "VIDEOBERT_PRECISION": cfg.precision,
+        "VIDEOBERT_STREAM_CHUNK_FRAMES": str(cfg.stream_chunk_frames),
         "VIDEOBERT_MAX_INFLIGHT_REQUESTS": "128", "VIDEOBERT_LOG_LEVEL": "warning",
     }
 
@@ -79,13 +81,16 @@ def ours_spec(store: Path, model: str, cfg: OursConfig) -> ServerSpec:
         return {"refine_boundaries": "false", "min_confidence": f"{0.05 + index * 1e-7:.7f}"}
 
     return ServerSpec(
-        system="ours", argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
+        system=system, argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
         env=env, ready_path="/readyz", predict_path="/v1/classify",
         describe=(f"videobert serve: {cfg.decode_workers} decode processes, "
                   f"{cfg.instances} model workers x {cfg.torch_threads} torch threads, "
                   f"precision {cfg.precision}, "
                   f"max_batch_size {cfg.max_batch_size}, max_batch_frames "
-                  f"{cfg.max_batch_frames}, max_wait_ms {cfg.max_wait_ms:g}; "
+                  f"{cfg.max_batch_frames}, max_wait_ms {cfg.max_wait_ms:g}, "
+                  + (f"frames streamed to the CNN in chunks of {cfg.stream_chunk_frames}"
+                     if cfg.stream_chunk_frames else "each video decoded whole before the "
+                     "model starts (streaming off)") + "; "
                   "POST /v1/classify?refine_boundaries=false, Cache-Control: no-cache"),
         params=params, headers={"Cache-Control": "no-cache"})
 

@@ -38,6 +38,7 @@ def _timings(result: PipelineResult, total_ms: float) -> dict[str, Any]:
         "decode_ms": _round(t.get("decode_ms", 0.0), 1),
         "queue_ms": _round(t.get("queue_ms", 0.0), 1),
         "inference_ms": _round(t.get("inference_ms", 0.0), 1),
+        "model_tail_ms": _round(t.get("model_tail_ms", 0.0), 1),
         "refine_ms": _round(t.get("refine_ms", 0.0), 1),
         "analysis_ms": _round(t.get("analysis_ms", 0.0), 1),
         "thumbnails_ms": _round(t.get("thumbnails_ms", 0.0), 1),

@@ -68,7 +68,8 @@ _EXAMPLE_VIDEO: dict[str, JsonValue] = {
     "fps": 25.0, "size_bytes": 1003405, "frames_sampled": 20, "sampling_mode": "exact",
     "sample_fps": 2.0}
 _EXAMPLE_TIMINGS: dict[str, JsonValue] = {
-    "decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5, "refine_ms": 40.0,
+    "decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5, "model_tail_ms": 35.2,
+    "refine_ms": 40.0,
     "analysis_ms": 2.0, "thumbnails_ms": 0.0, "total_ms": 470.0, "batch_size": 1}
 
 
@@ -109,9 +110,15 @@ class ModelRef(BaseModel):
 
 
 class Timings(BaseModel):
-    decode_ms: float
-    queue_ms: float
-    inference_ms: float
+    """Server-side milliseconds. Frame models stream: the CNN runs on the first frames while
+    the rest decode, so the stages overlap and need not add up to ``total_ms``."""
+
+    decode_ms: float = Field(description="wall time of decoding the sampled frames")
+    queue_ms: float = Field(description="time this video's work waited for a model worker")
+    inference_ms: float = Field(description="compute time of the model batches that carried "
+                                            "this video")
+    model_tail_ms: float = Field(0.0, description="model time after the last frame was "
+                                                  "decoded: what the model added to latency")
     refine_ms: float = 0.0
     analysis_ms: float = 0.0
     thumbnails_ms: float = 0.0

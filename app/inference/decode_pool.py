@@ -42,6 +42,7 @@ FUNCTIONS: dict[str, str] = {
     "decode": "app.video.decode:decode",
     "decode_thumbnails": "app.video.decode:decode_thumbnails",
     "decode_gray_strip": "app.video.decode:decode_gray_strip",
+    "decode_gray_strips": "app.video.decode:decode_gray_strips",
     "probe": "app.video.probe:probe",
 }
 # Importing numpy + PyAV in a fresh interpreter takes about a second on a busy 2-core machine.
@@ -141,7 +142,10 @@ def _worker_main(conn: multiprocessing.connection.Connection, limits: WorkerLimi
             return
         if message is None:
             return
-        name, args, kwargs = message
+        name, args, kwargs, stream_chunk_frames = message
+        if stream_chunk_frames:
+            kwargs = {**kwargs, "on_frames": _frame_sender(conn),
+                      "chunk_frames": stream_chunk_frames}
         try:
             _arm_cpu_limit(limits.cpu_limit_s)
             reply: tuple[str, Any] = ("ok", table[name](*args, **kwargs))
@@ -155,6 +159,24 @@ def _worker_main(conn: multiprocessing.connection.Connection, limits: WorkerLimi
             conn.send(("err", _to_domain_error(exc)))
 
 
+def _send_frames(conn: multiprocessing.connection.Connection, kind: str, header: Any,
+                 frames: Any) -> None:
+    """A small pickled header, then the pixels as raw bytes: pickling 36 MB of pixels would
+    cost two more copies."""
+    conn.send((kind, (header, frames.shape, frames.dtype.str)))
+    conn.send_bytes(frames.data.cast("B") if frames.nbytes else b"")
+
+
+def _frame_sender(conn: multiprocessing.connection.Connection) -> Callable[[Any, Any], None]:
+    """The ``on_frames`` sink of a streaming call: each chunk goes to the parent at once."""
+    import numpy as np
+
+    def send(times_s: Any, frames: Any) -> None:
+        _send_frames(conn, "chunk", times_s, np.ascontiguousarray(frames))
+
+    return send
+
+
 def _send_reply(conn: multiprocessing.connection.Connection, reply: tuple[str, Any]) -> None:
     """Frames travel as raw bytes after the rest: pickling 36 MB of pixels costs two copies."""
     import numpy as np
@@ -165,17 +187,13 @@ def _send_reply(conn: multiprocessing.connection.Connection, reply: tuple[str, A
     if kind == "ok" and isinstance(payload, DecodedVideo) and payload.frames.flags.c_contiguous:
         frames = payload.frames
         header = dataclasses.replace(payload, frames=np.empty((0,), dtype=frames.dtype))
-        conn.send(("frames", (header, frames.shape, frames.dtype.str)))
-        conn.send_bytes(frames.data.cast("B"))
+        _send_frames(conn, "frames", header, frames)
         return
     conn.send(reply)
 
 
-def _recv_reply(conn: multiprocessing.connection.Connection) -> tuple[str, Any]:
-    """Counterpart of ``_send_reply``, run in an executor thread of the parent."""
-    kind, payload = conn.recv()
-    if kind != "frames":
-        return kind, payload
+def _recv_frames(conn: multiprocessing.connection.Connection, payload: Any) -> tuple[Any, Any]:
+    """Counterpart of ``_send_frames``: (header, frames)."""
     import numpy as np
 
     header, shape, dtype = payload
@@ -184,7 +202,27 @@ def _recv_reply(conn: multiprocessing.connection.Connection) -> tuple[str, Any]:
         conn.recv_bytes_into(frames.data.cast("B"))
     else:
         conn.recv_bytes()
-    return "ok", dataclasses.replace(header, frames=frames)
+    return header, frames
+
+
+FrameChunkSink = Callable[[Any, Any], None]
+
+
+def _recv_reply(conn: multiprocessing.connection.Connection,
+                on_chunk: FrameChunkSink | None = None) -> tuple[str, Any]:
+    """Counterpart of ``_send_reply``, run in an executor thread of the parent. Chunks of a
+    streaming call go to ``on_chunk`` as ``(times_s, frames)`` until the reply comes."""
+    while True:
+        kind, payload = conn.recv()
+        if kind == "chunk":
+            times_s, frames = _recv_frames(conn, payload)
+            if on_chunk is not None:
+                on_chunk(times_s, frames)
+            continue
+        if kind != "frames":
+            return kind, payload
+        header, frames = _recv_frames(conn, payload)
+        return "ok", dataclasses.replace(header, frames=frames)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,16 +295,24 @@ class DecodePool:
     # -- calls -------------------------------------------------------------------------------
     async def decode(self, path: str | os.PathLike[str], policy: VideoPolicy,
                      spec: SamplingSpec, timeout_s: float | None = None,
-                     wait_s: float | None = None) -> DecodedVideo:
-        """``app.video.decode`` in a worker. Default deadline: the policy's plus slack."""
+                     wait_s: float | None = None, *, on_chunk: FrameChunkSink | None = None,
+                     chunk_frames: int = 16) -> DecodedVideo:
+        """``app.video.decode`` in a worker. Default deadline: the policy's plus slack.
+
+        With ``on_chunk``, frames stream: each chunk of ``chunk_frames`` is handed to
+        ``on_chunk(times_s, frames)`` on the event loop as soon as it is decoded (every chunk
+        before this returns), and the result's ``frames`` is empty.
+        """
         if timeout_s is None:
             timeout_s = policy.decode_timeout_s * 1.2 + 5.0
-        result: DecodedVideo = await self.run("decode", os.fspath(path), policy, spec,
-                                              timeout_s=timeout_s, wait_s=wait_s)
+        result: DecodedVideo = await self.run(
+            "decode", os.fspath(path), policy, spec, timeout_s=timeout_s, wait_s=wait_s,
+            _on_chunk=on_chunk, _chunk_frames=chunk_frames if on_chunk is not None else 0)
         return result
 
     async def run(self, fn_name: str, *args: Any, timeout_s: float,
-                  wait_s: float | None = None, **kwargs: Any) -> Any:
+                  wait_s: float | None = None, _on_chunk: FrameChunkSink | None = None,
+                  _chunk_frames: int = 0, **kwargs: Any) -> Any:
         """Run a registered function (see ``FUNCTIONS``) in a worker and return its result.
 
         ``wait_s`` bounds the wait for a free worker (the request's remaining deadline: time
@@ -281,13 +327,15 @@ class DecodePool:
             raise ValueError(f"unknown decode pool function {fn_name!r}")
         if not self._is_started:
             self.start()
-        task = asyncio.ensure_future(self._call(fn_name, args, kwargs, timeout_s, wait_s))
+        task = asyncio.ensure_future(self._call(fn_name, args, kwargs, timeout_s, wait_s,
+                                                _on_chunk, _chunk_frames))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)
 
     async def _call(self, fn_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                    timeout_s: float, wait_s: float | None = None) -> Any:
+                    timeout_s: float, wait_s: float | None = None,
+                    on_chunk: FrameChunkSink | None = None, chunk_frames: int = 0) -> Any:
         try:
             worker = await asyncio.wait_for(self._acquire(), wait_s)
         except TimeoutError:
@@ -296,8 +344,8 @@ class DecodePool:
                                    "videos.") from None
         try:
             await self._wait_ready(worker)
-            worker.conn.send((fn_name, args, kwargs))
-            kind, payload = await self._receive(worker, timeout_s)
+            worker.conn.send((fn_name, args, kwargs, chunk_frames))
+            kind, payload = await self._receive(worker, timeout_s, on_chunk)
         except TimeoutError:
             await self._replace(worker, "timeout")
             raise VideoRejected(f"Decoding did not finish within {timeout_s:.0f} s; the worker "
@@ -365,9 +413,16 @@ class DecodePool:
             raise ServiceUnavailable("A decode worker failed to start; retry shortly.")
         worker.is_ready = True
 
-    async def _receive(self, worker: _Worker, timeout_s: float) -> tuple[str, Any]:
+    async def _receive(self, worker: _Worker, timeout_s: float,
+                       on_chunk: FrameChunkSink | None = None) -> tuple[str, Any]:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _recv_reply, worker.conn)
+        deliver: FrameChunkSink | None = None
+        if on_chunk is not None:
+            def deliver(times_s: Any, frames: Any) -> None:
+                # From the reader thread; FIFO on the loop, so every chunk lands before the
+                # reply that follows it.
+                loop.call_soon_threadsafe(on_chunk, times_s, frames)
+        future = loop.run_in_executor(self._executor, _recv_reply, worker.conn, deliver)
         # After a kill the thread's recv() raises EOFError; nobody awaits it any more.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         message: tuple[str, Any] = await asyncio.wait_for(asyncio.shield(future), timeout_s)

@@ -12,14 +12,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from app.errors import ModelNotFound
-from app.inference.batcher import Batcher
+from app.inference.batcher import Batcher, BatchTiming
 from app.inference.decode_pool import DecodePool
-from app.inference.worker import ModelInput, ModelOutput
+from app.inference.worker import (
+    FrameChunk,
+    FrameFeatures,
+    ModelInput,
+    ModelOutput,
+    SequenceInput,
+    merge_chunks,
+)
 from app.model import LoadedModel
 from app.model.analysis import (
     AnalysisOptions,
@@ -88,8 +95,19 @@ class PipelineResult:
 
 @dataclass
 class ModelRuntime:
+    """A loaded model and its batchers. ``batcher`` takes whole videos; a frame model also has
+    the two steps of the streaming path: the CNN over chunks of frames, then the Transformer
+    over whole sequences."""
+
     loaded: LoadedModel
     batcher: Batcher[ModelInput, ModelOutput]
+    frame_batcher: Batcher[FrameChunk, FrameFeatures] | None = None
+    sequence_batcher: Batcher[SequenceInput, ModelOutput] | None = None
+
+    @property
+    def batchers(self) -> list[Batcher[Any, Any]]:
+        return [b for b in (self.batcher, self.frame_batcher, self.sequence_batcher)
+                if b is not None]
 
     @property
     def crop(self) -> int:
@@ -99,7 +117,8 @@ class ModelRuntime:
 class Pipeline:
     def __init__(self, *, decode_pool: DecodePool, models: dict[str, ModelRuntime],
                  default_model: str, policy: VideoPolicy, default_fps: float,
-                 default_max_frames: int, decode_timeout_s: float) -> None:
+                 default_max_frames: int, decode_timeout_s: float,
+                 stream_chunk_frames: int = 0) -> None:
         self.decode_pool = decode_pool
         self.models = models
         self.default_model = default_model
@@ -107,6 +126,7 @@ class Pipeline:
         self.default_fps = default_fps
         self.default_max_frames = default_max_frames
         self.decode_timeout_s = decode_timeout_s
+        self.stream_chunk_frames = stream_chunk_frames
 
     def runtime(self, name: str | None) -> ModelRuntime:
         key = name or self.default_model
@@ -139,20 +159,14 @@ class Pipeline:
             runtime.loaded.require_classifier()
         timings: dict[str, float] = {}
 
-        started = time.monotonic()
-        decoded: DecodedVideo = await self.decode_pool.decode(
-            path, self.policy, self.sampling_spec(runtime, options),
-            timeout_s=self._time_left(deadline, self.decode_timeout_s),
-            wait_s=max(0.0, deadline - time.monotonic()))
-        timings["decode_ms"] = (time.monotonic() - started) * 1000
-        if on_stage is not None:
-            await on_stage("decoded")
-
-        output, batch_timing = await runtime.batcher.submit(
-            ModelInput(decoded.frames, decoded.times_s), deadline=deadline)
+        spec = self.sampling_spec(runtime, options)
+        if self.stream_chunk_frames and runtime.frame_batcher and runtime.sequence_batcher:
+            decoded, output, batch_size = await self._decode_and_infer_streaming(
+                runtime, path, spec, deadline, timings, on_stage)
+        else:
+            decoded, output, batch_size = await self._decode_then_infer(
+                runtime, path, spec, deadline, timings, on_stage)
         times_s = output.times_s
-        timings["queue_ms"] = batch_timing.queue_ms
-        timings["inference_ms"] = batch_timing.compute_ms
         if on_stage is not None:
             await on_stage("inferred")
 
@@ -185,38 +199,114 @@ class Pipeline:
             model_name=runtime.loaded.name, model_version=runtime.loaded.version,
             info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
             analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
-            batch_size=batch_timing.batch_size)
+            batch_size=batch_size)
+
+    async def _decode(self, path: Path, spec: SamplingSpec, deadline: float,
+                      on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None
+                      ) -> DecodedVideo:
+        decoded: DecodedVideo = await self.decode_pool.decode(
+            path, self.policy, spec, timeout_s=self._time_left(deadline, self.decode_timeout_s),
+            wait_s=max(0.0, deadline - time.monotonic()), on_chunk=on_chunk,
+            chunk_frames=self.stream_chunk_frames)
+        return decoded
+
+    async def _decode_then_infer(self, runtime: ModelRuntime, path: Path, spec: SamplingSpec,
+                                 deadline: float, timings: dict[str, float],
+                                 on_stage: StageHook | None
+                                 ) -> tuple[DecodedVideo, ModelOutput, int]:
+        """The whole video decoded, then one model call: clip models, and streaming off."""
+        started = time.monotonic()
+        decoded = await self._decode(path, spec, deadline)
+        timings["decode_ms"] = (time.monotonic() - started) * 1000
+        if on_stage is not None:
+            await on_stage("decoded")
+        output, batch_timing = await runtime.batcher.submit(
+            ModelInput(decoded.frames, decoded.times_s), deadline=deadline)
+        timings["queue_ms"] = batch_timing.queue_ms
+        timings["inference_ms"] = batch_timing.compute_ms
+        timings["model_tail_ms"] = timings["queue_ms"] + timings["inference_ms"]
+        return decoded, output, batch_timing.batch_size
+
+    async def _decode_and_infer_streaming(
+            self, runtime: ModelRuntime, path: Path, spec: SamplingSpec, deadline: float,
+            timings: dict[str, float], on_stage: StageHook | None
+    ) -> tuple[DecodedVideo, ModelOutput, int]:
+        """The CNN runs on each chunk of frames as the decoder sends it, so that decoding and
+        the model overlap within one request; the Transformer runs once all chunks are in.
+
+        Timings: ``decode_ms`` is the decode's wall time, ``inference_ms`` the compute time of
+        the batches that carried this video, ``model_tail_ms`` what the model added after the
+        last frame was decoded (the only model time the caller waits for on top of decoding).
+        """
+        assert runtime.frame_batcher is not None and runtime.sequence_batcher is not None
+        frame_batcher = runtime.frame_batcher
+        chunk_tasks: list[asyncio.Future[tuple[FrameFeatures, BatchTiming]]] = []
+        is_open = True
+
+        def on_chunk(times_s: np.ndarray, frames: np.ndarray) -> None:
+            if is_open:  # chunks of a request that has failed or gone are dropped
+                chunk_tasks.append(asyncio.ensure_future(
+                    frame_batcher.submit(FrameChunk(frames, times_s), deadline=deadline)))
+
+        started = time.monotonic()
+        try:
+            decoded = await self._decode(path, spec, deadline, on_chunk)
+            decoded_at = time.monotonic()
+            timings["decode_ms"] = (decoded_at - started) * 1000
+            if on_stage is not None:
+                await on_stage("decoded")
+            chunks = await asyncio.gather(*chunk_tasks)
+            output, seq_timing = await runtime.sequence_batcher.submit(
+                merge_chunks([features for features, _ in chunks]), deadline=deadline)
+        finally:
+            is_open = False
+            _discard(chunk_tasks)
+        timings["queue_ms"] = sum(t.queue_ms for _, t in chunks) + seq_timing.queue_ms
+        timings["inference_ms"] = sum(t.compute_ms for _, t in chunks) + seq_timing.compute_ms
+        timings["model_tail_ms"] = (time.monotonic() - decoded_at) * 1000
+        return decoded, output, seq_timing.batch_size
 
     async def _refined_boundaries(self, path: Path, times_s: np.ndarray, output: ModelOutput,
                                   deadline: float) -> list[float] | None:
-        """Place each predicted boundary precisely by decoding its gap at low resolution."""
+        """Place each predicted boundary precisely by decoding its gap at low resolution (all
+        gaps in one decoder call: one open and one packet scan for the whole video)."""
         boundaries = find_boundaries(times_s, output.boundary_prob,
                                      AnalysisOptions().boundary_threshold)
         if not boundaries:
             return None
-        refined: list[float] = []
-        for boundary in boundaries[:MAX_BOUNDARIES_TO_REFINE]:
+        refined = [b.time_s for b in boundaries]
+        gaps: list[tuple[int, tuple[float, float]]] = []
+        for position, boundary in enumerate(boundaries[:MAX_BOUNDARIES_TO_REFINE]):
             i = boundary.index
-            if i + 1 >= len(times_s):
-                refined.append(boundary.time_s)
-                continue
-            start_s, end_s = float(times_s[i]), float(times_s[i + 1])
-            if end_s - start_s < MIN_GAP_TO_REFINE_S:
-                refined.append(boundary.time_s)
-                continue
-            try:
-                gap_times, gap_frames = await self.decode_pool.run(
-                    "decode_gray_strip", path, start_s, end_s,
-                    timeout_s=self._time_left(deadline, self.decode_timeout_s))
-                refined.append(refine_boundary(gap_times, gap_frames)
-                               if len(gap_times) >= 2 else boundary.time_s)
-            except Exception:  # refinement is an improvement, never a reason to fail
-                log.warning("boundary refinement failed near %.2f s", boundary.time_s,
-                            exc_info=True)
-                refined.append(boundary.time_s)
-        refined.extend(b.time_s for b in boundaries[MAX_BOUNDARIES_TO_REFINE:])
+            if i + 1 < len(times_s) and times_s[i + 1] - times_s[i] >= MIN_GAP_TO_REFINE_S:
+                gaps.append((position, (float(times_s[i]), float(times_s[i + 1]))))
+        if not gaps:
+            return refined
+        try:
+            strips = await self.decode_pool.run(
+                "decode_gray_strips", path, [window for _, window in gaps],
+                timeout_s=self._time_left(deadline, self.decode_timeout_s))
+        except Exception:  # refinement is an improvement, never a reason to fail
+            log.warning("boundary refinement failed for %d boundaries", len(gaps),
+                        exc_info=True)
+            return refined
+        for (position, _), (gap_times, gap_frames) in zip(gaps, strips, strict=True):
+            if len(gap_times) >= 2:
+                refined[position] = refine_boundary(gap_times, gap_frames)
         return refined
 
     @staticmethod
     def _time_left(deadline: float, cap_s: float) -> float:
         return max(0.05, min(cap_s, deadline - time.monotonic()))
+
+
+def _discard(tasks: list[asyncio.Future[Any]]) -> None:
+    """Cancel what is still pending and retrieve every outcome, so that a failed request leaves
+    no work queued and no "exception was never retrieved" behind."""
+    for task in tasks:
+        if task.done():
+            if not task.cancelled():
+                task.exception()
+        else:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())

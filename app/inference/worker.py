@@ -38,6 +38,40 @@ class ModelInput:
 
 
 @dataclass
+class FrameChunk:
+    """Some consecutive sampled frames of one video, streamed from its decoder."""
+
+    frames: np.ndarray  # (n, H, W, 3) uint8 RGB, already model-sized
+    times_s: np.ndarray  # (n,)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass
+class FrameFeatures:
+    """The CNN's answer for one chunk, kept as tensors: the Transformer step reads them next."""
+
+    times_s: np.ndarray  # (n,)
+    features: torch.Tensor  # (n, D) float32
+    logits: torch.Tensor  # (n, C) float32
+
+
+@dataclass
+class SequenceInput:
+    """One whole video's per-frame CNN answers, in time order, for the Transformer."""
+
+    times_s: np.ndarray  # (T,)
+    features: torch.Tensor  # (T, D)
+    logits: torch.Tensor  # (T, C)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+
+@dataclass
 class ModelOutput:
     probs: np.ndarray  # (T, C) softmax over classes
     features: np.ndarray  # (T, D) CNN features
@@ -120,6 +154,7 @@ class ModelWorker:
                                            thread_name_prefix=f"model-{device}")
 
     def run_batch(self, inputs: Sequence[ModelInput]) -> list[ModelOutput]:
+        """Whole videos: the CNN over every frame, then the Transformer over every sequence."""
         model = self.loaded.model
         all_frames = np.concatenate([item.frames for item in inputs], axis=0)
         with torch.inference_mode():
@@ -129,16 +164,37 @@ class ModelWorker:
                 counts = [item.num_frames for item in inputs]
                 times = [item.times_s for item in inputs]
                 features_all, logits_all = self._encode_frames(all_frames)
-            probs_all = torch.softmax(logits_all, dim=-1)  # (sum T_i, C); C may be 0
-            per_video = list(torch.split(features_all, counts))
-            sequences = encode_by_length(model, per_video)
-            probs_split = torch.split(probs_all, counts)
+            return self._sequence_outputs(times, list(torch.split(features_all, counts)),
+                                          list(torch.split(logits_all, counts)))
+
+    def run_frame_chunks(self, chunks: Sequence[FrameChunk]) -> list[FrameFeatures]:
+        """The CNN alone, over chunks of several videos (the streaming path's first step)."""
+        counts = [chunk.num_frames for chunk in chunks]
+        all_frames = np.concatenate([chunk.frames for chunk in chunks], axis=0)
+        with torch.inference_mode():
+            features_all, logits_all = self._encode_frames(all_frames)
+        return [FrameFeatures(chunk.times_s, features, logits) for chunk, features, logits
+                in zip(chunks, torch.split(features_all, counts),
+                       torch.split(logits_all, counts), strict=True)]
+
+    def run_sequences(self, inputs: Sequence[SequenceInput]) -> list[ModelOutput]:
+        """The Transformer alone, over whole videos' CNN answers (the streaming path's last
+        step; the answers may come from another worker's device)."""
+        with torch.inference_mode():
+            return self._sequence_outputs(
+                [item.times_s for item in inputs],
+                [item.features.to(self.device) for item in inputs],
+                [item.logits.to(self.device) for item in inputs])
+
+    def _sequence_outputs(self, times: Sequence[np.ndarray], features: list[torch.Tensor],
+                          logits: list[torch.Tensor]) -> list[ModelOutput]:
+        sequences = encode_by_length(self.loaded.model, features)
         outputs = []
-        for item_times, feats, probs, seq in zip(times, per_video, probs_split, sequences,
-                                                 strict=True):
+        for item_times, feats, item_logits, seq in zip(times, features, logits, sequences,
+                                                       strict=True):
             outputs.append(ModelOutput(
                 times_s=item_times,
-                probs=probs.cpu().numpy(),
+                probs=torch.softmax(item_logits, dim=-1).cpu().numpy(),  # C may be 0
                 features=feats.cpu().numpy(),
                 boundary_prob=seq.boundary_prob.float().cpu().numpy(),
                 attention_mass=seq.attention_mass.float().cpu().numpy(),
@@ -198,3 +254,20 @@ class ModelWorker:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def merge_chunks(parts: Sequence[FrameFeatures]) -> SequenceInput:
+    """Streamed chunks -> one sequence in time order. A decoder sends each distinct frame once
+    and in order; sorting and dropping repeated times makes the answer independent of that."""
+    if not parts:
+        raise ValueError("a video needs at least one chunk")
+    device = parts[0].features.device
+    times = np.concatenate([part.times_s for part in parts])
+    order = np.argsort(times, kind="stable")
+    sorted_times = times[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_times[1:] != sorted_times[:-1]
+    index = torch.from_numpy(order[first]).to(device)
+    features = torch.cat([part.features.to(device) for part in parts])[index]
+    logits = torch.cat([part.logits.to(device) for part in parts])[index]
+    return SequenceInput(times_s=sorted_times[first], features=features, logits=logits)

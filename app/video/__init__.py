@@ -4,7 +4,13 @@ Sniff the container from magic bytes, open it with that one demuxer, check the p
 only the frames a sampling plan needs. Everything takes plain arguments (no settings object).
 """
 
-from app.video.decode import DecodedVideo, decode, decode_gray_strip, decode_thumbnails
+from app.video.decode import (
+    DecodedVideo,
+    decode,
+    decode_gray_strip,
+    decode_gray_strips,
+    decode_thumbnails,
+)
 from app.video.probe import (
     DEFAULT_ALLOWED_CODECS,
     DEFAULT_ALLOWED_CONTAINERS,
@@ -24,6 +30,7 @@ __all__ = [
     "VideoPolicy",
     "decode",
     "decode_gray_strip",
+    "decode_gray_strips",
     "decode_thumbnails",
     "plan_sample_times",
     "probe",

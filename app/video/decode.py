@@ -23,7 +23,7 @@ from app.errors import VideoRejected
 from app.video.convert import rotation_quarters, to_gray, to_jpeg, to_model_input
 from app.video.index import PacketIndex, scan_packets
 from app.video.probe import VideoInfo, VideoPolicy, check_duration, inspect_container, open_input
-from app.video.sampler import Budget, FrameSampler, configure_decoder
+from app.video.sampler import Budget, FrameSampler, configure_decoder, frame_pts
 from app.video.sampling import SamplingSpec, plan_sample_times
 from app.video.sniff import sniff_container
 
@@ -117,12 +117,49 @@ def _new_budget(policy: VideoPolicy) -> Budget:
     return Budget(policy=policy, deadline=time.monotonic() + policy.decode_timeout_s)
 
 
-def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec) -> DecodedVideo:
+FrameSink = Callable[[np.ndarray, np.ndarray], None]
+
+
+class _ChunkStreamer:
+    """Hands distinct frames to ``sink`` in chunks of ``size`` as they are decoded, so that the
+    model can start on a video's first frames while the rest are still decoding."""
+
+    def __init__(self, sink: FrameSink, size: int, to_seconds: Callable[[np.ndarray], np.ndarray]
+                 ) -> None:
+        self.sink = sink
+        self.size = max(1, size)
+        self.to_seconds = to_seconds
+        self.pts: list[int] = []
+        self.frames: list[np.ndarray] = []
+        self.sent: set[int] = set()
+
+    def add(self, pts: int, frame: np.ndarray) -> None:
+        if pts in self.sent:
+            return
+        self.sent.add(pts)
+        self.pts.append(pts)
+        self.frames.append(frame)
+        if len(self.pts) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pts:
+            self.sink(self.to_seconds(np.asarray(self.pts, dtype=np.int64)),
+                      np.stack(self.frames))
+            self.pts, self.frames = [], []
+
+
+def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec, *,
+           on_frames: FrameSink | None = None, chunk_frames: int = 16) -> DecodedVideo:
     """Sniff, probe, check the policy, and decode the frames ``spec`` asks for.
 
     Exact mode: the frame on screen at each planned time (last pts <= t). Fast mode: the keyframe
     nearest each planned time, decoding keyframes only. Several targets landing on one frame give
     that frame once, so N can be smaller than the plan (slide shows, 1-frame videos).
+
+    With ``on_frames``, the frames go to it as ``(times_s, frames)`` chunks of ``chunk_frames``
+    while decoding goes on (each distinct frame once, in decoding order), and the returned
+    ``frames`` is empty; ``times_s`` still lists every frame.
     """
     started = time.perf_counter()
     budget = _new_budget(policy)
@@ -134,8 +171,16 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
     if keyframes_only:
         targets = np.unique(_nearest(index.key_pts, targets))
 
+    streamer = (_ChunkStreamer(on_frames, chunk_frames, index.to_seconds)
+                if on_frames is not None else None)
+
     def take(frame: av.VideoFrame) -> np.ndarray:
-        return to_model_input(frame, opened.sar, spec.short_side, spec.crop)
+        array = to_model_input(frame, opened.sar, spec.short_side, spec.crop)
+        if streamer is not None:
+            pts = frame_pts(frame)
+            if pts is not None:
+                streamer.add(pts, array)
+        return array
 
     results, rotation = _sample(path, opened, policy, budget, targets, take, keyframes_only,
                                 spec.skip_unreferenced)
@@ -145,9 +190,14 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
         kept.setdefault(pts, array)
     order = sorted(kept)
     opened.info.rotation_deg = rotation
+    if streamer is not None:
+        streamer.flush()
+        frames = np.empty((0, spec.crop, spec.crop, 3), dtype=np.uint8)
+    else:
+        frames = np.stack([kept[p] for p in order])  # (N, crop, crop, 3)
     return DecodedVideo(
         info=opened.info,
-        frames=np.stack([kept[p] for p in order]),  # (N, crop, crop, 3)
+        frames=frames,
         times_s=index.to_seconds(np.asarray(order, dtype=np.int64)),
         mode="fast" if keyframes_only else "exact",
         decode_ms=(time.perf_counter() - started) * 1000.0,
@@ -188,24 +238,46 @@ def decode_gray_strip(path: str | os.PathLike[str], start_s: float, end_s: float
     Returns ``(times_s (M,), frames (M, size, size) uint8)``. More than ``max_frames`` frames in
     the window are thinned evenly, so the whole window stays covered.
     """
+    [strip] = decode_gray_strips(path, [(start_s, end_s)], size, policy=policy,
+                                 max_frames=max_frames)
+    return strip
+
+
+def decode_gray_strips(path: str | os.PathLike[str], windows: list[tuple[float, float]],
+                       size: int = 64, *, policy: VideoPolicy | None = None,
+                       max_frames: int = MAX_GRAY_STRIP_FRAMES
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``decode_gray_strip`` for several windows in one pass: the file is opened and indexed
+    once and the sampler seeks forward from window to window (each separate call would pay the
+    open and the packet scan again)."""
     policy = policy or VideoPolicy()
+    empty = (np.zeros(0, dtype=np.float64), np.zeros((0, size, size), dtype=np.uint8))
+    if not windows:
+        return []
     budget = _new_budget(policy)
     opened = _open_and_index(path, policy, budget)
     index = opened.index
-    lo, hi = index.to_pts(np.array([min(start_s, end_s), max(start_s, end_s)]))
-    window = index.frame_pts[(index.frame_pts >= lo) & (index.frame_pts <= hi)]
-    if len(window) == 0:
-        return np.zeros(0, dtype=np.float64), np.zeros((0, size, size), dtype=np.uint8)
-    if len(window) > max_frames:
-        window = window[np.linspace(0, len(window) - 1, max_frames).round().astype(np.int64)]
+    wanted: list[np.ndarray] = []
+    for start_s, end_s in windows:
+        lo, hi = index.to_pts(np.array([min(start_s, end_s), max(start_s, end_s)]))
+        window = index.frame_pts[(index.frame_pts >= lo) & (index.frame_pts <= hi)]
+        if len(window) > max_frames:
+            window = window[np.linspace(0, len(window) - 1, max_frames).round().astype(np.int64)]
+        wanted.append(window)
+    targets = np.unique(np.concatenate(wanted)) if wanted else np.zeros(0, dtype=np.int64)
+    if len(targets) == 0:
+        return [empty for _ in windows]
 
     def take(frame: av.VideoFrame) -> np.ndarray:
         return to_gray(frame, size)
 
-    results, _ = _sample(path, opened, policy, budget, window, take, keyframes_only=False)
+    results, _ = _sample(path, opened, policy, budget, targets, take, keyframes_only=False)
     kept: dict[int, np.ndarray] = {}
     for pts, array in results:
         kept.setdefault(pts, array)
-    order = sorted(kept)
-    return (index.to_seconds(np.asarray(order, dtype=np.int64)),
-            np.stack([kept[p] for p in order]))
+    strips = []
+    for window in wanted:
+        order = sorted({int(p) for p in window if int(p) in kept})
+        strips.append((index.to_seconds(np.asarray(order, dtype=np.int64)),
+                       np.stack([kept[p] for p in order])) if order else empty)
+    return strips

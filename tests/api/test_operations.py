@@ -6,11 +6,12 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from app.inference.worker import ModelInput, ModelOutput, ModelWorker
+from app.inference.worker import ModelOutput, ModelWorker, SequenceInput
 from app.settings import Settings
 from tests.api.conftest import multipart, running_app
 
@@ -71,10 +72,14 @@ async def test_metrics_count_requests_and_batches(client: httpx.AsyncClient,
     assert "videobert_queue_depth" in text
 
 
+@pytest.mark.parametrize("stream_chunk_frames", [0, 4])
 async def test_concurrent_requests_run_as_one_batch_and_each_gets_its_answer(
-        make_settings: Callable[..., Settings], videos: dict[str, Path]) -> None:
+        make_settings: Callable[..., Settings], videos: dict[str, Path],
+        stream_chunk_frames: int) -> None:
     names = ["cuts", "short", "other", "webm"]
-    async with running_app(make_settings(max_wait_ms=1500, max_batch_size=4)) as (_, client):
+    settings = make_settings(max_wait_ms=1500, max_batch_size=4,
+                             stream_chunk_frames=stream_chunk_frames)
+    async with running_app(settings) as (_, client):
         alone = {n: (await client.post("/v1/classify", **multipart(videos[n]),
                                        headers={"Cache-Control": "no-cache"})).json()
                  for n in names}
@@ -91,20 +96,24 @@ async def test_concurrent_requests_run_as_one_batch_and_each_gets_its_answer(
             assert ours["score"] == pytest.approx(solo["score"], abs=1e-3)
 
 
+@pytest.mark.parametrize(("step", "stream_chunk_frames"), [
+    ("run_batch", 0), ("run_frame_chunks", 4), ("run_sequences", 4)])
 async def test_a_model_error_fails_only_its_batch(make_settings: Callable[..., Settings],
                                                   videos: dict[str, Path],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    original = ModelWorker.run_batch
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  step: str, stream_chunk_frames: int) -> None:
+    original = getattr(ModelWorker, step)
     calls = {"n": 0}
 
-    def flaky(self: ModelWorker, inputs: Sequence[ModelInput]) -> list[ModelOutput]:
+    def flaky(self: ModelWorker, inputs: Sequence[Any]) -> list[Any]:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("simulated CUDA error")
-        return original(self, inputs)
+        return original(self, inputs)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(ModelWorker, "run_batch", flaky)
-    async with running_app(make_settings(warmup=False)) as (_, client):
+    monkeypatch.setattr(ModelWorker, step, flaky)
+    settings = make_settings(warmup=False, stream_chunk_frames=stream_chunk_frames)
+    async with running_app(settings) as (_, client):
         failed = await client.post("/v1/classify", **multipart(videos["short"]))
         assert failed.status_code == 503
         assert failed.json()["error"]["code"] == "inference_failed"
@@ -118,14 +127,14 @@ async def test_admission_limit_refuses_at_once_with_retry_after(
         make_settings: Callable[..., Settings], videos: dict[str, Path],
         monkeypatch: pytest.MonkeyPatch) -> None:
     gate = threading.Event()
-    original = ModelWorker.run_batch
+    original = ModelWorker.run_sequences
 
-    def gated(self: ModelWorker, inputs: Sequence[ModelInput]) -> list[ModelOutput]:
+    def gated(self: ModelWorker, inputs: Sequence[SequenceInput]) -> list[ModelOutput]:
         gate.wait(30)
         return original(self, inputs)
 
     settings = make_settings(max_inflight_requests=1, warmup=False, retry_after_s=3)
-    monkeypatch.setattr(ModelWorker, "run_batch", gated)
+    monkeypatch.setattr(ModelWorker, "run_sequences", gated)
     async with running_app(settings) as (_, client):
         first = asyncio.create_task(client.post("/v1/classify", **multipart(videos["short"])))
         for _ in range(100):

@@ -92,3 +92,12 @@ def test_report_files(payload: dict[str, Any], tmp_path: Path) -> None:
     assert "**no**" in text
     report.plot(payload, tmp_path / "t.png")
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_streaming_section_compares_ours_with_streaming_off(payload: dict[str, Any]) -> None:
+    assert "Streaming decode -> CNN" not in report.markdown(payload)  # no ours-whole runs
+    payload["runs"] += [_run("ours-whole", "720p", 1, 0.4, p50=2760.0).summary(),
+                        _run("ours-whole", "720p", 16, 0.8).summary()]
+    text = report.markdown(payload)
+    assert "| 720p | 1 | 1.10 | 2300 | 2760 | 0.83 | 0.91 |" in text
+    assert "| 720p | 16 | 1.00 | 1000 | 1000 | 1.00 | 1.00 |" in text

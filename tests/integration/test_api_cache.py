@@ -6,10 +6,11 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.inference.worker import ModelInput, ModelOutput, ModelWorker
+from app.inference.worker import ModelOutput, ModelWorker
 from app.settings import Settings
 from tests.api.conftest import multipart, running_app, tiny_settings
 from tests.media import make_video
@@ -43,17 +44,21 @@ def settings_for(two_version_store: Path, tmp_path: Path) -> Callable[..., Setti
 
 @pytest.fixture
 def counted_videos(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts videos that reach the model (across every app in this process)."""
+    """Counts videos that reach the model (across every app in this process): each video ends
+    in exactly one of the whole-video step and the streaming path's Transformer step."""
     seen: list[int] = []
     lock = threading.Lock()
-    original = ModelWorker.run_batch
 
-    def counting(self: ModelWorker, inputs: Sequence[ModelInput]) -> list[ModelOutput]:
-        with lock:
-            seen.append(len(inputs))
-        return original(self, inputs)
+    def counting(step: Callable[[ModelWorker, Sequence[Any]], list[ModelOutput]]
+                 ) -> Callable[[ModelWorker, Sequence[Any]], list[ModelOutput]]:
+        def counted(self: ModelWorker, inputs: Sequence[Any]) -> list[ModelOutput]:
+            with lock:
+                seen.append(len(inputs))
+            return step(self, inputs)
+        return counted
 
-    monkeypatch.setattr(ModelWorker, "run_batch", counting)
+    monkeypatch.setattr(ModelWorker, "run_batch", counting(ModelWorker.run_batch))
+    monkeypatch.setattr(ModelWorker, "run_sequences", counting(ModelWorker.run_sequences))
     yield seen
 
 

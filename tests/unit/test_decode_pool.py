@@ -233,3 +233,23 @@ def test_pool_works_under_a_main_module_that_imports_torch(tmp_path: Path) -> No
                             env={**os.environ, "PYTHONPATH": str(root)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "20"
+
+
+def test_streamed_decode_hands_over_every_chunk_before_it_returns() -> None:
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    seen_at_return: list[int] = []
+
+    async def body(pool: DecodePool) -> Any:
+        result = await pool.decode(BIKES, VideoPolicy(), SamplingSpec(), timeout_s=60,
+                                   on_chunk=lambda t, f: chunks.append((t, f)), chunk_frames=6)
+        seen_at_return.append(len(chunks))
+        return result
+
+    result, pool = with_pool(body)
+    direct = decode(BIKES, VideoPolicy(), SamplingSpec())
+    assert result.frames.shape[0] == 0
+    assert seen_at_return == [len(chunks)] and len(chunks) == -(-len(direct.times_s) // 6)
+    np.testing.assert_array_equal(np.concatenate([t for t, _ in chunks]), direct.times_s)
+    np.testing.assert_array_equal(np.concatenate([f for _, f in chunks]), direct.frames)
+    np.testing.assert_array_equal(result.times_s, direct.times_s)
+    assert pool.restarts == 0

@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from app.errors import UnsupportedMedia, VideoRejected
-from app.video import SamplingSpec, VideoPolicy, decode, decode_gray_strip, decode_thumbnails
+from app.video import (
+    SamplingSpec,
+    VideoPolicy,
+    decode,
+    decode_gray_strip,
+    decode_gray_strips,
+    decode_thumbnails,
+)
 from tests.media import frame_times, keyframe_times, read_counter, sample_clip
 from tests.unit.video.conftest import MakeVideo
 
@@ -212,3 +219,17 @@ def test_gray_strip_is_bounded(video: MakeVideo) -> None:
     times, frames = decode_gray_strip(path, 0.0, 2.0, size=32, max_frames=10)
     assert len(times) == 10 and frames.shape == (10, 32, 32)
     assert times[0] == 0.0 and times[-1] == pytest.approx(1.96)
+
+
+def test_gray_strips_in_one_pass_equal_one_call_per_window(video: MakeVideo) -> None:
+    path = video("gop50.mp4", pattern="counter", gop=50, duration_s=6.0)
+    windows = [(0.5, 0.7), (3.1, 3.2), (1.9, 2.1), (5.0, 5.01), (4.9, 5.1)]  # unordered, overlap
+    strips = decode_gray_strips(path, windows, size=64)
+    assert len(strips) == len(windows)
+    for (start, end), (times, frames) in zip(windows, strips, strict=True):
+        alone_times, alone_frames = decode_gray_strip(path, start, end, size=64)
+        np.testing.assert_array_equal(times, alone_times)
+        np.testing.assert_array_equal(frames, alone_frames)
+    assert [read_counter(f) for f in strips[2][1]] == [48, 49, 50, 51, 52]  # across a keyframe
+    np.testing.assert_allclose(strips[3][0], [5.0])  # a window with one frame in it
+    assert decode_gray_strips(path, []) == []
