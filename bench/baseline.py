@@ -99,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     config = PeerConfig.from_env()
     config.precision = "fp32"
+    config.fuse = False
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     uvicorn.run(create_app(config), host="127.0.0.1", port=args.port, log_level="warning")
 

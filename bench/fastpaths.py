@@ -125,16 +125,22 @@ def cnn_paths(store: Path, frames: np.ndarray, compile_cnn: bool) -> dict[str, A
         return best_of(run)[0] / n
 
     with torch_threads(1):
-        fp32 = load_model(store, DEFAULT_MODEL, precision="fp32")
+        fp32 = load_model(store, DEFAULT_MODEL, precision="fp32", fuse=False)
         out["fp32, chunk 16"] = round(per_frame(fp32, 16), 2)
         fp32.model.frame_encoder.to(memory_format=torch.channels_last)
         out["fp32 + channels_last, chunk 16"] = round(per_frame(fp32, 16), 2)
-        bf16 = load_model(store, DEFAULT_MODEL, precision="bf16")
+        fused_fp32 = load_model(store, DEFAULT_MODEL, precision="fp32")
+        out["fp32 + fused conv/bn/relu6, chunk 8"] = round(per_frame(fused_fp32, 8), 2)
+        bf16 = load_model(store, DEFAULT_MODEL, precision="bf16", fuse=False)
         for chunk in (4, 8, 16, 32, 64):
             out[f"bf16 autocast + channels_last, chunk {chunk}"] = round(per_frame(bf16, chunk),
                                                                          2)
         out["bf16, chunk 16, no_grad instead of inference_mode"] = round(
             per_frame(bf16, 16, no_grad=True), 2)
+        fused = load_model(store, DEFAULT_MODEL, precision="bf16")
+        for chunk in (4, 8, 16, 32):
+            out[f"bf16 + fused conv/bn/relu6 (the service), chunk {chunk}"] = round(
+                per_frame(fused, chunk), 2)
         if compile_cnn:
             import time
 

@@ -31,6 +31,7 @@ class PeerConfig:
     model: str
     precision: str  # "auto", "fp32", "bf16"
     torch_threads: int
+    fuse: bool = True  # the service's fused CNN; the naive baseline runs it unfused
 
     @classmethod
     def from_env(cls) -> PeerConfig:
@@ -45,7 +46,7 @@ class PeerConfig:
 
 def load_for_peer(config: PeerConfig) -> LoadedModel:
     return load_model(config.store, config.model,
-                      precision=resolve_precision(config.precision, "cpu"))
+                      precision=resolve_precision(config.precision, "cpu"), fuse=config.fuse)
 
 
 def service_policy() -> VideoPolicy:
