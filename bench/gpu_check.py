@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.inference.worker import ModelInput, ModelWorker
+from app.inference.worker import FrameChunk, ModelInput, ModelWorker, merge_chunks
 from app.model import LoadedModel, VideoBert, load_model
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE, default_model_error, stand_in_store
 from bench.peer_common import service_policy, service_spec
@@ -103,9 +103,20 @@ def end_to_end(store: Path, name: str, device: str, precision: str, clip: str) -
     item = real_frames(on_cpu, clip)
     batch = [item, ModelInput(item.frames[: max(1, len(item.frames) // 3)],
                               item.times_s[: max(1, len(item.frames) // 3)])]
-    got = ModelWorker(on_device, device, max_batch_frames=64).run_batch(batch)
+    worker = ModelWorker(on_device, device, max_batch_frames=64)
+    got = worker.run_batch(batch)
     want = ModelWorker(on_cpu, "cpu", max_batch_frames=64).run_batch(batch)
     out: dict[str, Any] = {"frames": [len(b.frames) for b in batch], "precision": precision}
+    if not on_device.model.is_clip_model:
+        # The streaming path on the device: chunks of 16 through the CNN, then the Transformer.
+        chunks = [FrameChunk(item.frames[s:s + 16], item.times_s[s:s + 16])
+                  for s in range(0, item.num_frames, 16)]
+        [streamed] = worker.run_sequences([merge_chunks(worker.run_frame_chunks(chunks))])
+        out["streamed_vs_whole"] = {
+            "max_abs_prob_diff": float(np.abs(streamed.probs - got[0].probs).max())
+            if streamed.probs.size else 0,
+            "max_abs_boundary_diff": float(np.abs(streamed.boundary_prob
+                                                  - got[0].boundary_prob).max())}
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         finite = all(np.isfinite(a).all() for a in (g.probs, g.features, g.boundary_prob,
                                                     g.attention_mass))
