@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.inference.worker import FrameChunk
 from app.settings import Settings
 from tests.api.conftest import multipart, running_app
 
@@ -30,3 +31,29 @@ async def test_streamed_and_whole_video_answers_are_the_same(
     assert without_timings(answers[3]) == without_timings(answers[0])
     timings = answers[3]["timings"]
     assert 0 <= timings["model_tail_ms"] <= timings["total_ms"]
+
+
+async def test_a_decode_that_fails_after_some_chunks_fails_cleanly(
+        make_settings: Callable[..., Settings], videos: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # "cuts" is 6 s at 10 fps: 12 samples in chunks of 2, but only 30 frames may be decoded,
+    # so the decoder has sent a few chunks to the CNN when it gives up.
+    settings = make_settings(stream_chunk_frames=2, max_decoded_frames=30, warmup=False)
+    async with running_app(settings) as (app, client):
+        services = app.state.services
+        frame_batcher = services.models["tiny"].frame_batcher
+        submitted: list[FrameChunk] = []
+        original = frame_batcher.submit
+
+        async def counting(item: FrameChunk, *, deadline: float) -> Any:
+            submitted.append(item)
+            return await original(item, deadline=deadline)
+
+        monkeypatch.setattr(frame_batcher, "submit", counting)
+        failed = await client.post("/v1/classify", **multipart(videos["cuts"]))
+        assert failed.status_code == 422
+        assert failed.json()["error"]["code"] == "video_too_large"
+        assert len(submitted) >= 1  # the failure came after chunks had gone to the CNN
+        assert services.queue_depth() == 0  # nothing of it is left queued for the model
+        ok = await client.post("/v1/classify", **multipart(videos["short"]))
+        assert ok.status_code == 200
