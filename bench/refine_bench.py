@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 
-from app.inference.pipeline import MIN_GAP_TO_REFINE_S
 from app.inference.worker import ModelInput, ModelWorker
 from app.model import load_model
-from app.model.analysis import AnalysisOptions, find_boundaries
+from app.model.analysis import AnalysisOptions, find_boundaries, refinement_windows
 from app.video import SamplingSpec, VideoPolicy, decode, decode_gray_strip, decode_gray_strips
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE
 from bench.run import RESULTS, TMP
@@ -34,12 +33,9 @@ log = logging.getLogger("bench.refine")
 def gaps_of(path: Path, worker: ModelWorker) -> list[tuple[float, float]]:
     decoded = decode(path, VideoPolicy(), SamplingSpec())
     [out] = worker.run_batch([ModelInput(decoded.frames, decoded.times_s)])
-    times = out.times_s
-    return [(float(times[b.index]), float(times[b.index + 1]))
-            for b in find_boundaries(times, out.boundary_prob,
-                                     AnalysisOptions().boundary_threshold)
-            if b.index + 1 < len(times)
-            and times[b.index + 1] - times[b.index] >= MIN_GAP_TO_REFINE_S]
+    boundaries = find_boundaries(out.times_s, out.boundary_prob,
+                                 AnalysisOptions().boundary_threshold)
+    return [window for _, window in refinement_windows(out.times_s, boundaries)]
 
 
 def best_cpu_ms(fn: Any, repeats: int = 5) -> float:

@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 FUNCTIONS: dict[str, str] = {
     "decode": "app.video.decode:decode",
     "decode_thumbnails": "app.video.decode:decode_thumbnails",
-    "decode_gray_strip": "app.video.decode:decode_gray_strip",
     "decode_gray_strips": "app.video.decode:decode_gray_strips",
     "probe": "app.video.probe:probe",
 }

@@ -33,16 +33,12 @@ from app.model.analysis import (
     VideoAnalysis,
     analyse,
     find_boundaries,
-    refine_boundary,
+    refined_times,
+    refinement_windows,
 )
 from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
 log = logging.getLogger(__name__)
-
-# A gap shorter than this is already precise enough; refining it would cost a decode for nothing.
-MIN_GAP_TO_REFINE_S = 0.2
-MAX_BOUNDARIES_TO_REFINE = 64
-
 
 StageHook = Callable[[str], Awaitable[None]]
 
@@ -274,26 +270,18 @@ class Pipeline:
                                      AnalysisOptions().boundary_threshold)
         if not boundaries:
             return None
-        refined = [b.time_s for b in boundaries]
-        gaps: list[tuple[int, tuple[float, float]]] = []
-        for position, boundary in enumerate(boundaries[:MAX_BOUNDARIES_TO_REFINE]):
-            i = boundary.index
-            if i + 1 < len(times_s) and times_s[i + 1] - times_s[i] >= MIN_GAP_TO_REFINE_S:
-                gaps.append((position, (float(times_s[i]), float(times_s[i + 1]))))
-        if not gaps:
-            return refined
+        windows = refinement_windows(times_s, boundaries)
+        if not windows:
+            return [b.time_s for b in boundaries]
         try:
             strips = await self.decode_pool.run(
-                "decode_gray_strips", path, [window for _, window in gaps],
+                "decode_gray_strips", path, [window for _, window in windows],
                 timeout_s=self._time_left(deadline, self.decode_timeout_s))
         except Exception:  # refinement is an improvement, never a reason to fail
-            log.warning("boundary refinement failed for %d boundaries", len(gaps),
+            log.warning("boundary refinement failed for %d boundaries", len(windows),
                         exc_info=True)
-            return refined
-        for (position, _), (gap_times, gap_frames) in zip(gaps, strips, strict=True):
-            if len(gap_times) >= 2:
-                refined[position] = refine_boundary(gap_times, gap_frames)
-        return refined
+            return [b.time_s for b in boundaries]
+        return refined_times(boundaries, windows, strips)
 
     @staticmethod
     def _time_left(deadline: float, cap_s: float) -> float:

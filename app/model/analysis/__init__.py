@@ -10,6 +10,8 @@ from app.model.analysis.boundaries import (
     find_boundaries,
     merge_short_shots,
     refine_boundary,
+    refined_times,
+    refinement_windows,
     shots_from_boundaries,
 )
 from app.model.analysis.highlights import knapsack, select_highlights
@@ -33,5 +35,6 @@ __all__ = [
     "AnalysisOptions", "Boundary", "FrameLabels", "ImportancePoint", "Keyframe", "Label",
     "Segment", "Shot", "VideoAnalysis", "aggregate_labels", "analyse", "find_boundaries",
     "frame_labels", "importance_scores", "knapsack", "merge_short_shots", "refine_boundary",
-    "select_highlights", "select_keyframes", "shots_from_boundaries",
+    "refined_times", "refinement_windows", "select_highlights", "select_keyframes",
+    "shots_from_boundaries",
 ]

@@ -14,6 +14,11 @@ _ELEVATED_SHARE = 0.5
 # stands out (a static shot, a steady pan, a dissolve longer than the gap): no place in the gap
 # is better than its middle.
 _MIN_CONTRAST = 0.2
+# A gap shorter than this is already precise enough; refining it would cost a decode for nothing.
+MIN_GAP_TO_REFINE_S = 0.2
+MAX_BOUNDARIES_TO_REFINE = 64
+
+Window = tuple[float, float]
 
 
 def find_boundaries(times_s: np.ndarray, boundary_prob: np.ndarray, threshold: float,
@@ -48,6 +53,30 @@ def find_boundaries(times_s: np.ndarray, boundary_prob: np.ndarray, threshold: f
         suppressed[max(0, i - nms_radius): i + nms_radius + 1] = True
     return [Boundary(time_s=float((times[i] + times[i + 1]) / 2.0), index=i,
                      score=float(gap_probs[i])) for i in sorted(kept)]
+
+
+def refinement_windows(times_s: np.ndarray, boundaries: list[Boundary]
+                       ) -> list[tuple[int, Window]]:
+    """``(position in boundaries, (start_s, end_s))`` of each boundary worth refining: the gap
+    between its two samples, when that gap is long enough, for the first
+    ``MAX_BOUNDARIES_TO_REFINE`` boundaries."""
+    windows = []
+    for position, boundary in enumerate(boundaries[:MAX_BOUNDARIES_TO_REFINE]):
+        i = boundary.index
+        if i + 1 < len(times_s) and times_s[i + 1] - times_s[i] >= MIN_GAP_TO_REFINE_S:
+            windows.append((position, (float(times_s[i]), float(times_s[i + 1]))))
+    return windows
+
+
+def refined_times(boundaries: list[Boundary], windows: list[tuple[int, Window]],
+                  strips: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    """Every boundary's time: refined from its window's gray strip ``(times_s, frames)``
+    where the strip has two frames or more, else the middle of its gap."""
+    times = [b.time_s for b in boundaries]
+    for (position, _), (gap_times, gap_frames) in zip(windows, strips, strict=True):
+        if len(gap_times) >= 2:
+            times[position] = refine_boundary(gap_times, gap_frames)
+    return times
 
 
 def refine_boundary(gap_times_s: np.ndarray, gap_frames_gray: np.ndarray) -> float:

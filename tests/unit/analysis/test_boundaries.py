@@ -14,8 +14,11 @@ from app.model.analysis import (
     find_boundaries,
     merge_short_shots,
     refine_boundary,
+    refined_times,
+    refinement_windows,
     shots_from_boundaries,
 )
+from app.model.analysis.boundaries import MAX_BOUNDARIES_TO_REFINE
 
 TIMES = np.arange(10) * 0.5  # a 2 fps timeline: 0.0, 0.5, ..., 4.5
 
@@ -251,3 +254,26 @@ def test_merging_a_short_first_shot_drops_its_end_boundary() -> None:
 
     assert merge_short_shots([early, later], 10.0, 1.0) == [later]
     assert merge_short_shots([early, later], 10.0, 0.0) == [early, later]
+
+
+def test_refinement_windows_skip_short_gaps_and_stop_at_the_cap() -> None:
+    times = np.array([0.0, 0.5, 0.6, 1.1, 1.6])
+    boundaries = [Boundary(time_s=0.25, index=0, score=0.9),
+                  Boundary(time_s=0.55, index=1, score=0.9),  # a 0.1 s gap: precise already
+                  Boundary(time_s=1.35, index=3, score=0.9),
+                  Boundary(time_s=1.6, index=4, score=0.9)]  # the last sample: no gap after it
+    assert refinement_windows(times, boundaries) == [(0, (0.0, 0.5)), (2, (1.1, 1.6))]
+    many = [Boundary(time_s=i + 0.5, index=i, score=0.9) for i in range(100)]
+    windows = refinement_windows(np.arange(101.0), many)
+    assert len(windows) == MAX_BOUNDARIES_TO_REFINE
+
+
+def test_refined_times_use_a_strip_only_where_it_has_two_frames() -> None:
+    boundaries = [Boundary(time_s=0.25, index=0, score=0.9),
+                  Boundary(time_s=0.75, index=1, score=0.9),
+                  Boundary(time_s=1.25, index=2, score=0.9)]
+    windows = [(0, (0.0, 0.5)), (2, (1.0, 1.5))]
+    cut = np.zeros((3, 8, 8), dtype=np.uint8)
+    cut[2:] = 255  # the new shot starts at the third frame
+    strips = [(np.array([0.1, 0.2, 0.3]), cut), (np.array([1.2]), cut[:1])]
+    assert refined_times(boundaries, windows, strips) == [pytest.approx(0.25), 0.75, 1.25]
