@@ -96,7 +96,8 @@ async def _analyze(request: Request, endpoint: Literal["classify", "summarize"],
                     result = await pipeline.run(path, analyze, deadline=deadline,
                                                 want_summary=endpoint == "summarize")
                 total_ms = (time.monotonic() - started) * 1000
-                for stage in ("decode_ms", "queue_ms", "inference_ms"):
+                for stage in ("decode_ms", "queue_ms", "inference_ms", "model_tail_ms",
+                              "refine_ms"):
                     svc.metrics.stage_seconds.labels(stage[:-3]).observe(
                         result.timings_ms.get(stage, 0.0) / 1000)
                 return render_body(endpoint, result, request_id=request_id, total_ms=total_ms,

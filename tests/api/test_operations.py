@@ -67,7 +67,8 @@ async def test_metrics_count_requests_and_batches(client: httpx.AsyncClient,
         in text
     assert 'status="415"' in text
     assert "videobert_batch_videos_count 1.0" in text
-    assert 'videobert_stage_seconds_count{stage="decode"} 1.0' in text
+    for stage in ("decode", "queue", "inference", "model_tail", "refine"):
+        assert f'videobert_stage_seconds_count{{stage="{stage}"}} 1.0' in text
     assert 'videobert_rejected_total{code="unsupported_container"} 1.0' in text
     assert "videobert_queue_depth" in text
 
