@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=os.cpu_count() or 1,
                         help="model workers on the CPU (VIDEOBERT_INSTANCES_PER_DEVICE)")
     parser.add_argument("--max-batch-frames", type=int, default=16)
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="a trial run: write the results under bench/results/tmp/trial/ "
+                             "and leave docs/ and the recorded results alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick, load_avg_1m_at_start=round(load_1m, 2),
         duration_s=round(time.monotonic() - started, 1),
         command="python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]))
-    out = TMP / "quick" if args.quick else RESULTS
+    out = TMP / "quick" if args.quick else TMP / "trial" if args.no_docs else RESULTS
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     report.plot(payload, out / "throughput.png")
