@@ -25,8 +25,9 @@ class Metrics:
         self.batch_frames = Histogram("videobert_batch_frames", "Frames per model batch",
                                       buckets=(1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
                                       registry=r)
-        self.queue_depth = Gauge("videobert_queue_depth", "Requests waiting for the model",
-                                 registry=r)
+        self.queue_depth = Gauge("videobert_queue_depth",
+                                 "Work waiting for a model worker: videos, or chunks of "
+                                 "frames when streaming", registry=r)
         self.inflight = Gauge("videobert_inflight_requests", "Admitted requests in progress",
                               registry=r)
         self.rejected = Counter("videobert_rejected_total", "Requests refused by error code",

@@ -192,24 +192,19 @@ class Services:
             executor: ThreadPoolExecutor = workers[index].executor
             return asyncio.get_running_loop().run_in_executor(executor, fn)
 
-        def on_batch(videos: int, frames: int, compute_ms: float) -> None:
-            if frames < 0:
-                self.metrics.inference_errors.inc()
-                return
-            self.metrics.batch_videos.observe(videos)
-            self.metrics.batch_frames.observe(frames)
-
-        def on_frame_batch(chunks: int, frames: int, compute_ms: float) -> None:
-            if frames < 0:
-                self.metrics.inference_errors.inc()
-                return
-            self.metrics.batch_frames.observe(frames)
-
-        def on_sequence_batch(videos: int, frames: int, compute_ms: float) -> None:
-            if frames < 0:
-                self.metrics.inference_errors.inc()
-                return
-            self.metrics.batch_videos.observe(videos)
+        def observer(*, videos: bool, frames: bool) -> Callable[[int, int, float], None]:
+            """A batcher's ``on_batch``: (items, frames, compute ms), frames < 0 on a failure.
+            A frame batch's items are chunks, so it reports frames only; a sequence batch's
+            frames went through the CNN earlier, so it reports videos only."""
+            def on_batch(items: int, frame_count: int, compute_ms: float) -> None:
+                if frame_count < 0:
+                    self.metrics.inference_errors.inc()
+                    return
+                if videos:
+                    self.metrics.batch_videos.observe(items)
+                if frames:
+                    self.metrics.batch_frames.observe(frame_count)
+            return on_batch
 
         def batcher(handlers: Sequence[Callable[[Sequence[Any]], Sequence[Any]]], *,
                     max_batch_size: int, on: Callable[[int, int, float], None],
@@ -223,7 +218,8 @@ class Services:
                            max_batch_cost=max_batch_cost, on_batch=on)
 
         runtime = ModelRuntime(loaded=loaded, batcher=batcher(
-            [w.run_batch for w in workers], max_batch_size=s.max_batch_size, on=on_batch,
+            [w.run_batch for w in workers], max_batch_size=s.max_batch_size,
+            on=observer(videos=True, frames=True),
             max_batch_cost=max(s.max_batch_frames * 8, s.max_frames)))
         if s.stream_chunk_frames and not loaded.model.is_clip_model:
             # A chunk takes one queue slot, so the frame queue holds as many videos' worth of
@@ -231,11 +227,12 @@ class Services:
             chunks_per_video = -(-s.max_frames // s.stream_chunk_frames)
             runtime.frame_batcher = batcher(
                 [w.run_frame_chunks for w in workers],
-                max_batch_size=s.max_batch_size * chunks_per_video, on=on_frame_batch,
+                max_batch_size=s.max_batch_size * chunks_per_video,
+                on=observer(videos=False, frames=True),
                 max_batch_cost=s.max_batch_frames * 8, queue_slots_per_video=chunks_per_video)
             runtime.sequence_batcher = batcher(
                 [w.run_sequences for w in workers], max_batch_size=s.max_batch_size,
-                on=on_sequence_batch)
+                on=observer(videos=True, frames=False))
         return runtime
 
     def _warm_up(self) -> None:

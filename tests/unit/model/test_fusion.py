@@ -1,5 +1,6 @@
 """Conv -> BatchNorm -> activation fusion: the same answers as the unfused CNN, both ways of
-running the fused layer agree, and what cannot be fused is left alone."""
+running the fused layer agree, and what cannot be fused is left alone. (bf16 with fusion keeps
+the fp32 top-1: ``test_videobert.py``.)"""
 
 from __future__ import annotations
 
@@ -42,18 +43,6 @@ def test_fp32_fused_gives_the_unfused_answers(lite0_videobert: VideoBert,
     fused_features, fused_logits = fused.encode_frames(x)
     torch.testing.assert_close(fused_logits, logits, atol=1e-4, rtol=0)
     torch.testing.assert_close(fused_features, features, atol=1e-4, rtol=0)
-
-
-def test_bf16_fused_keeps_the_fp32_top1(lite0_videobert: VideoBert, fused: VideoBert) -> None:
-    x = real_frames(lite0_videobert)
-    features, logits = lite0_videobert.encode_frames(x)
-    bf16 = copy.deepcopy(fused)
-    bf16.set_precision("bf16")
-    bf16_features, bf16_logits = bf16.encode_frames(x)
-    assert bf16_logits.dtype == torch.float32
-    assert bf16_logits.argmax(dim=1).tolist() == logits.argmax(dim=1).tolist()
-    cosine = torch.nn.functional.cosine_similarity(bf16_features, features, dim=1)
-    assert bool((cosine > 0.99).all())
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from app.model import LoadedModel, load_model
+from app.model.fusion import fuse_conv_bn_act
 from app.model.tiny import TinyFrameEncoder
 from app.model.videobert import VideoBert
 from tests.model_fixtures import make_tiny_store
@@ -94,10 +95,15 @@ def real_frames(model: VideoBert) -> torch.Tensor:
                       for name, indices in clips.items()])
 
 
-def test_bf16_gives_the_same_top1_as_fp32_on_real_frames(lite0_videobert: VideoBert) -> None:
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+def test_bf16_gives_the_same_top1_as_fp32_on_real_frames(lite0_videobert: VideoBert,
+                                                         fused: bool) -> None:
+    """bf16 against the plain fp32 CNN, with and without the CPU fusion the service uses."""
     x = real_frames(lite0_videobert)  # (6, 3, 224, 224)
     features_fp32, logits_fp32 = lite0_videobert.encode_frames(x)
     bf16 = copy.deepcopy(lite0_videobert)
+    if fused:
+        fuse_conv_bn_act(bf16.frame_encoder)
     bf16.set_precision("bf16")
     features_bf16, logits_bf16 = bf16.encode_frames(x)
     assert features_bf16.dtype == torch.float32
