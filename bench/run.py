@@ -75,6 +75,14 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
+def _shown(path: Path) -> str:
+    """A path as the results may record it: relative to the repository, never this machine's."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return path.name
+
+
 def pick_store(args: argparse.Namespace) -> tuple[Path, str, bool]:
     """(store, model name, is_stand_in)."""
     problem = default_model_error()
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs, stages=stages, workloads=workloads, machine=machine(),
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         configs={name: spec.describe for name, spec in specs.items() if name in systems},
-        model={"name": model, "store": str(store), "stand_in": is_stand_in},
+        model={"name": model, "store": _shown(store), "stand_in": is_stand_in},
         quick=args.quick, load_avg_1m_at_start=round(load_1m, 2),
         duration_s=round(time.monotonic() - started, 1),
         command="python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]))

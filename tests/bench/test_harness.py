@@ -101,3 +101,11 @@ def test_streaming_section_compares_ours_with_streaming_off(payload: dict[str, A
     text = report.markdown(payload)
     assert "| 720p | 1 | 1.10 | 2300 | 2760 | 0.83 | 0.91 |" in text
     assert "| 720p | 16 | 1.00 | 1000 | 1000 | 1.00 | 1.00 |" in text
+
+
+def test_recorded_paths_never_name_this_machine(tmp_path: Path) -> None:
+    from app.settings import REPO_ROOT
+    from bench.run import _shown
+
+    assert _shown(REPO_ROOT / "model_store") == "model_store"
+    assert _shown(tmp_path / "stand_in") == "stand_in"
