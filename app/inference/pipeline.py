@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.errors import ModelNotFound
+from app.errors import ModelNotFound, VideoRejected
 from app.inference.batcher import Batcher, BatchTiming
 from app.inference.decode_pool import DecodePool
 from app.inference.worker import (
@@ -252,6 +252,9 @@ class Pipeline:
             if on_stage is not None:
                 await on_stage("decoded")
             chunks = await asyncio.gather(*chunk_tasks)
+            if not chunks:  # a decode that returns has sent a frame; never answer 500 if not
+                raise VideoRejected("No frame of the video could be decoded. Re-encode it.",
+                                    code="no_decodable_frames")
             output, seq_timing = await runtime.sequence_batcher.submit(
                 merge_chunks([features for features, _ in chunks]), deadline=deadline)
         finally:

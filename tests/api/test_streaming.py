@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,27 @@ async def test_a_decode_that_fails_after_some_chunks_fails_cleanly(
         assert failed.status_code == 422
         assert failed.json()["error"]["code"] == "video_too_large"
         assert len(submitted) >= 1  # the failure came after chunks had gone to the CNN
-        assert services.queue_depth() == 0  # nothing of it is left queued for the model
+        # Its cancelled chunks are dropped as the batcher reaches them, never left queued.
+        for _ in range(250):
+            if services.queue_depth() == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert services.queue_depth() == 0
         ok = await client.post("/v1/classify", **multipart(videos["short"]))
         assert ok.status_code == 200
+
+
+async def test_a_decode_that_streams_no_chunk_is_a_422_not_a_500(
+        make_settings: Callable[..., Settings], videos: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_app(make_settings(warmup=False)) as (app, client):
+        pool = app.state.services.decode_pool
+        real_decode = pool.decode
+
+        async def silent(*args: Any, on_chunk: Any = None, **kwargs: Any) -> Any:
+            return await real_decode(*args, **kwargs)  # decodes, but hands over no chunk
+
+        monkeypatch.setattr(pool, "decode", silent)
+        response = await client.post("/v1/classify", **multipart(videos["short"]))
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "no_decodable_frames"
