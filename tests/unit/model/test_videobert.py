@@ -13,8 +13,9 @@ from app.model import LoadedModel, load_model
 from app.model.fusion import fuse_conv_bn_act
 from app.model.tiny import TinyFrameEncoder
 from app.model.videobert import VideoBert
+from tests.media import sample_clip
 from tests.model_fixtures import make_tiny_store
-from tests.unit.model.conftest import decode_frames, sample_clip
+from tests.unit.model.conftest import decode_frames
 
 
 @pytest.fixture(scope="module")
