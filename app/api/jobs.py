@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.api.schemas import ErrorBody, ErrorResponse, RequestOptions
+from app.api.schemas import ErrorBody, RequestOptions, error_responses
 from app.api.upload import receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
@@ -57,17 +57,16 @@ class JobView(BaseModel):
     callback: CallbackState | None = None
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": desc} for code, desc in {
-        400: "Malformed request (no video field, too many form parts)",
-        404: "No such job, or its result has expired (job_not_found)",
-        409: "The job has already succeeded or failed (job_finished)",
-        413: "Upload larger than VIDEOBERT_MAX_UPLOAD_MB (payload_too_large)",
-        415: "Not a supported video",
-        422: "Invalid option, callback_not_allowed, or a video outside the policy",
-        429: "Overloaded or rate limited; see Retry-After",
-        503: "Model not ready, or the job queue unavailable (jobs_unavailable)",
-    }.items()}
+_ERRORS = error_responses({
+    400: "Malformed request (no video field, too many form parts)",
+    404: "No such job, or its result has expired (job_not_found)",
+    409: "The job has already succeeded or failed (job_finished)",
+    413: "Upload larger than VIDEOBERT_MAX_UPLOAD_MB (payload_too_large)",
+    415: "Not a supported video",
+    422: "Invalid option, callback_not_allowed, or a video outside the policy",
+    429: "Overloaded or rate limited; see Retry-After",
+    503: "Model not ready, or the job queue unavailable (jobs_unavailable)",
+})
 
 
 def _jobs(request: Request) -> tuple[Services, JobManager]:

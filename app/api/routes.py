@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from app.api.responses import render_body
 from app.api.schemas import (
     ClassifyResponse,
-    ErrorResponse,
     InputSpec,
     ModelInfo,
     ModelsResponse,
     RequestOptions,
     SummarizeResponse,
+    error_responses,
 )
 from app.api.upload import flight_copy, receive_upload
 from app.cache import make_cache_key
@@ -28,20 +28,19 @@ from app.service import Services
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": desc} for code, desc in {
-        400: "Malformed request (no video field, too many form parts)",
-        401: "API key required (when the server has keys configured)",
-        408: "The upload did not arrive within the body deadline",
-        413: "Upload larger than VIDEOBERT_MAX_UPLOAD_MB (payload_too_large)",
-        415: "Not a supported video (unsupported_container, unsupported_codec, "
-             "no_video_stream, unsupported_content_type, empty_upload)",
-        422: "Invalid option, or a video outside the policy (video_too_long, "
-             "resolution_too_large, no_decodable_frames, decode_timeout, ...)",
-        429: "Overloaded or rate limited; see Retry-After",
-        503: "Model not ready yet, or inference failed; see Retry-After",
-        504: "The request's deadline passed while it waited",
-    }.items()}
+_ERRORS = error_responses({
+    400: "Malformed request (no video field, too many form parts)",
+    401: "API key required (when the server has keys configured)",
+    408: "The upload did not arrive within the body deadline",
+    413: "Upload larger than VIDEOBERT_MAX_UPLOAD_MB (payload_too_large)",
+    415: "Not a supported video (unsupported_container, unsupported_codec, "
+         "no_video_stream, unsupported_content_type, empty_upload)",
+    422: "Invalid option, or a video outside the policy (video_too_long, "
+         "resolution_too_large, no_decodable_frames, decode_timeout, ...)",
+    429: "Overloaded or rate limited; see Retry-After",
+    503: "Model not ready yet, or inference failed; see Retry-After",
+    504: "The request's deadline passed while it waited",
+})
 
 _VIDEO_BODY = {
     "requestBody": {

@@ -209,6 +209,12 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=`` for OpenAPI: each status with the error body and its meaning."""
+    return {code: {"model": ErrorResponse, "description": text}
+            for code, text in descriptions.items()}
+
+
 class InputSpec(BaseModel):
     short_side: int
     crop: int
