@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/videobert serve
 
-test: setup
-	bash scripts/ensure-redis.sh
+test: lint
+	bash scripts/ensure-test-servers.sh
 	$(BIN)/pytest
 
 test-fast: setup

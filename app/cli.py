@@ -1,37 +1,43 @@
-"""The `videobert` command: serve, analyse files locally, manage models, train."""
+"""The `videobert` command: serve, analyze files locally, manage models, train."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
+import hashlib
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.analysis import Task
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import configure_logging, create_app
+    from app.logs import configure_logging
 
     settings = Settings()
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
+    # By name (an app factory), so that the CLI sits below the app it serves.
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                log_level=settings.log_level,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
                 limit_concurrency=max(64, settings.max_inflight_requests * 4))
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.main import configure_logging
+    from app.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -53,11 +59,10 @@ async def _run_worker(settings: Settings, health_file: Path | None) -> int:
     from app.service import Services
 
     log = logging.getLogger("app.worker")
-    services = Services(settings)
-    await services.start(background_warmup=False)
-    if services.startup_error or services.jobs is None:
+    services = await Services.start(settings, background_warmup=False)
+    if services.models.startup_error:
         await services.stop()
-        print(f"error: {services.startup_error}", file=sys.stderr)
+        print(f"error: {services.models.startup_error}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -94,56 +99,52 @@ def _progress(done: int, total: int, name: str, started: float) -> None:
     sys.stderr.flush()
 
 
-async def _analyse_files(endpoint: str, files: list[Path], options: dict[str, Any],
+async def _analyze_files(task: Task, files: list[Path], options: dict[str, Any],
                          contact_sheet_path: Path | None) -> list[dict[str, Any]]:
-    from app.api.responses import classify_body, summarize_body
-    from app.api.schemas import RequestOptions
+    """The analysis use case over local files, through the cache that the settings name."""
+    from app.analysis import RequestOptions, StoredVideo, keyframe_sheet
     from app.service import Services
 
-    settings = Settings()
-    services = Services(settings)
-    await services.start(background_warmup=False)
-    if services.startup_error:
-        await services.stop()
-        raise SystemExit(f"error: {services.startup_error}")
-    pipeline = services.require_ready()
     request_options = RequestOptions.parse({k: str(v) for k, v in options.items()}, {})
-    analyze = request_options.to_analyze()
     if contact_sheet_path is not None:
-        analyze = type(analyze)(**{**analyze.__dict__, "thumbnails": True, "thumbnail_px": 240})
+        request_options = request_options.model_copy(
+            update={"thumbnails": True, "thumbnail_px": 240})
+    pipeline_options = request_options.to_pipeline()
+    services = await Services.start(Settings(), background_warmup=False)
+    if services.models.startup_error:
+        await services.stop()
+        raise SystemExit(f"error: {services.models.startup_error}")
     results = []
     started = time.monotonic()
     try:
         for index, path in enumerate(files):
             _progress(index, len(files), path.name, started)
-            t0 = time.monotonic()
-            result = await pipeline.run(path, analyze, deadline=time.monotonic() + 3600,
-                                        want_summary=endpoint == "summarize")
-            total_ms = (time.monotonic() - t0) * 1000
-            body = (classify_body(result, request_id=path.name, total_ms=total_ms,
-                                  include_frames=analyze.include_frames)
-                    if endpoint == "classify" else
-                    summarize_body(result, request_id=path.name, total_ms=total_ms))
-            body["file"] = str(path)
-            results.append(body)
+            video = StoredVideo(path=path, sha256=_file_sha256(path),
+                                size_bytes=path.stat().st_size, is_temporary=False)
+            analyzed = await services.analyzer.analyze(video, task, pipeline_options,
+                                                       request_id=path.name, timeout_s=3600)
+            results.append({**analyzed.body, "file": str(path)})
         _progress(len(files), len(files), "done", started)
     finally:
         await services.stop()
-    if contact_sheet_path is not None and results and endpoint == "summarize":
-        from app.render import contact_sheet
-
-        thumbs, captions = [], []
+    if contact_sheet_path is not None and results and task == "summarize":
+        contact_sheet_path.write_bytes(keyframe_sheet(results, _file_caption))
         for body in results:
-            for k in body["keyframes"]:
-                if k.get("thumbnail_jpeg_base64"):
-                    thumbs.append(base64.b64decode(k["thumbnail_jpeg_base64"]))
-                    captions.append(f"{Path(body['file']).name} {k['time_s']:.1f}s")
-                    k["thumbnail_jpeg_base64"] = None
-        contact_sheet_path.write_bytes(contact_sheet(thumbs, captions))
+            for keyframe in body["keyframes"]:
+                keyframe["thumbnail_jpeg_base64"] = None
     return results
 
 
-def _analyse(args: argparse.Namespace) -> int:
+def _file_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
+    return f"{Path(body['file']).name} {keyframe['time_s']:.1f}s"
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _analyze(args: argparse.Namespace) -> int:
     from app.errors import VideoBertError
 
     options = {k: v for k, v in {
@@ -153,7 +154,7 @@ def _analyse(args: argparse.Namespace) -> int:
     }.items() if v is not None and v is not False}
     sheet = getattr(args, "contact_sheet", None)
     try:
-        results = asyncio.run(_analyse_files(args.command, [Path(f) for f in args.files],
+        results = asyncio.run(_analyze_files(args.command, [Path(f) for f in args.files],
                                              options, Path(sheet) if sheet else None))
     except VideoBertError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "summarize":
             p.add_argument("--contact-sheet", metavar="OUT.jpg",
                            help="write the keyframes as one JPEG")
-        p.set_defaults(func=_analyse)
+        p.set_defaults(func=_analyze)
 
     models = sub.add_parser("models", help="list or pull models")
     msub = models.add_subparsers(dest="models_command", required=True)

@@ -15,6 +15,7 @@ from app.api.middleware import AuthAndRateLimitMiddleware, RequestContextMiddlew
 from app.api.routes import router
 from app.api.upload import ClientGone
 from app.errors import InvalidOption, VideoBertError
+from app.metrics import Metrics
 from app.service import Services
 from app.settings import Settings
 
@@ -32,19 +33,16 @@ Send the video as a multipart file field `video` or as a raw `video/*` body. Eve
 """
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    services = Services(settings)
+    # Made before the lifespan: the middleware counts requests from the first one on.
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await services.start()
-        if services.jobs is not None and services.jobs.runs_in_api:
+        services = await Services.start(settings, metrics=metrics)
+        app.state.services = services
+        if services.jobs.runs_in_api:
             services.jobs.start_runner()  # it waits for the model before taking jobs
         try:
             yield
@@ -53,13 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="videobert-serve", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
-    app.state.services = services
     app.include_router(router)
     app.include_router(jobs_router)
 
     @app.exception_handler(VideoBertError)
     async def domain_error(request: Request, exc: VideoBertError) -> JSONResponse:
-        services.metrics.rejected.labels(exc.code).inc()
+        metrics.rejected.labels(exc.code).inc()
         headers = {}
         if exc.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
@@ -87,6 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=499)
 
     app.add_middleware(AuthAndRateLimitMiddleware, api_keys=settings.api_keys,
-                       rate_limit_per_min=settings.rate_limit_per_min, metrics=services.metrics)
-    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+                       rate_limit_per_min=settings.rate_limit_per_min, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

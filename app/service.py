@@ -1,268 +1,69 @@
-"""The running service's parts, wired in order: store -> workers -> batcher -> decode -> cache.
+"""The running service's parts, built in order and stopped in reverse.
 
-No HTTP here: the API, the CLI and the job worker all start the same ``Services``.
+Start: admission -> cache -> decode processes -> models (in the background for the API, whose
+probes must answer meanwhile) -> the analysis use case -> jobs. Stop: jobs first (in-flight jobs
+get the grace period while the model still answers) -> models -> decode processes -> cache.
+
+No HTTP here: the API, the CLI and the job worker all start the same ``Services``, and once
+``start`` has returned no part is missing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import torch
-
+from app.analysis import Admission, Analyzer
 from app.cache import ResultCache, build_cache
-from app.errors import Overloaded, ServiceUnavailable
-from app.inference.batcher import Batcher
 from app.inference.decode_pool import DecodePool
-from app.inference.pipeline import ModelRuntime, Pipeline
-from app.inference.worker import (
-    ModelWorker,
-    default_torch_threads,
-    visible_devices,
-)
+from app.inference.host import ModelHost
 from app.jobs import JobManager
 from app.metrics import Metrics
-from app.model import LoadedModel, Precision, load_model
 from app.settings import Settings
-from app.video import VideoPolicy
-
-log = logging.getLogger(__name__)
 
 
-def resolve_precision(setting: str, device: str) -> Precision:
-    """bf16 where the hardware runs it fast (CUDA, and CPUs with AMX/AVX512-BF16), else fp32."""
-    if setting in ("fp32", "bf16", "fp16"):
-        return setting  # type: ignore[return-value]
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if _cpu_has_fast_bf16() else "fp32"
-
-
-def _cpu_has_fast_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def instances_for(device: str, setting: int, torch_threads: int) -> int:
-    """Model workers on ``device``. On a CPU one worker with few threads leaves cores idle
-    while it runs (measured: 0.73 of the stage limit with one, 0.97 with one per core on 2
-    cores; docs/benchmarks.md), so by default there are enough workers to use every core."""
-    if setting:
-        return setting
-    if device.startswith("cuda"):
-        return 1
-    return max(1, (os.cpu_count() or 1) // max(1, torch_threads))
-
-
-def policy_from_settings(settings: Settings) -> VideoPolicy:
-    return VideoPolicy(
-        max_width=settings.max_width,
-        max_height=settings.max_height,
-        max_pixels=settings.max_pixels,
-        max_duration_s=settings.max_duration_s,
-        max_streams=settings.max_streams,
-        max_corrupt_packets=settings.max_corrupt_packets,
-        max_decoded_frames=settings.max_decoded_frames,
-        decode_timeout_s=settings.decode_timeout_s,
-    )
-
-
-@dataclass
-class Admission:
-    """Counts admitted requests; past the limit a request is refused at once (429)."""
-
-    limit: int
-    retry_after_s: float
-    metrics: Metrics
-    inflight: int = 0
-
-    def __enter__(self) -> Admission:
-        if self.inflight >= self.limit:
-            raise Overloaded(f"The server is at its limit of {self.limit} requests in "
-                             "progress. Retry after the Retry-After delay.",
-                             retry_after_s=self.retry_after_s)
-        self.inflight += 1
-        self.metrics.inflight.set(self.inflight)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.inflight -= 1
-        self.metrics.inflight.set(self.inflight)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
-    metrics: Metrics = field(default_factory=Metrics)
-    models: dict[str, ModelRuntime] = field(default_factory=dict)
-    workers: list[ModelWorker] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-    decode_pool: DecodePool | None = None
-    cache: ResultCache | None = None
-    jobs: JobManager | None = None
-    pipeline: Pipeline | None = None
-    admission: Admission | None = None
-    is_ready: bool = False
-    startup_error: str | None = None
-    started_at: float = field(default_factory=time.time)
-    _warmup_task: asyncio.Task[None] | None = None
+    metrics: Metrics
+    admission: Admission
+    cache: ResultCache
+    decode_pool: DecodePool
+    models: ModelHost
+    analyzer: Analyzer
+    jobs: JobManager
 
-    async def start(self, *, background_warmup: bool = True) -> None:
-        s = self.settings
-        self.admission = Admission(s.max_inflight_requests, s.retry_after_s, self.metrics)
-        self.cache = build_cache(
+    @classmethod
+    async def start(cls, settings: Settings, *, metrics: Metrics | None = None,
+                    background_warmup: bool = True) -> Services:
+        """Nothing here raises for a model that fails to load: the service then stays unready
+        with ``models.startup_error`` (the API still answers its probes)."""
+        s = settings
+        metrics = metrics or Metrics()
+        admission = Admission(s.max_inflight_requests, s.retry_after_s, metrics)
+        cache = build_cache(
             s.redis_url, ttl_s=s.cache_ttl_s, max_entries=s.cache_max_entries,
             connect_timeout_ms=s.redis_connect_timeout_ms, timeout_ms=s.redis_timeout_ms,
             breaker_failures=s.redis_breaker_failures,
             breaker_cooldown_s=s.redis_breaker_cooldown_s, lock_s=s.single_flight_lock_s,
-            metrics=self.metrics, wait_s=s.request_timeout_s)
-        self.jobs = JobManager.from_settings(s, self)
+            metrics=metrics, wait_s=s.request_timeout_s)
         # Decoding is ~90% of a request's CPU on a CPU host: one decode process per core, and a
         # small torch thread budget, measured best for throughput (docs/performance.md).
         workers = s.decode_workers or max(1, min(8, os.cpu_count() or 1))
-        self.decode_pool = DecodePool(
+        decode_pool = DecodePool(
             workers=workers, memory_limit_mb=s.decode_memory_mb,
             cpu_limit_s=int(s.decode_timeout_s * 2) + 5, max_file_mb=64,
-            on_restart=lambda reason: self.metrics.decode_restarts.labels(reason=reason).inc())
-        self.decode_pool.start()
-        if background_warmup:
-            self._warmup_task = asyncio.create_task(self._load_and_warm(), name="warmup")
-        else:
-            await self._load_and_warm()
-
-    async def _load_and_warm(self) -> None:
-        try:
-            await asyncio.to_thread(self._load_models)
-            assert self.decode_pool is not None
-            self.pipeline = Pipeline(
-                decode_pool=self.decode_pool, models=self.models,
-                default_model=self.settings.default_model.partition(":")[0],
-                policy=policy_from_settings(self.settings),
-                default_fps=self.settings.sample_fps, default_max_frames=self.settings.max_frames,
-                decode_timeout_s=self.settings.decode_timeout_s,
-                stream_chunk_frames=self.settings.stream_chunk_frames)
-            for runtime in self.models.values():
-                for batcher in runtime.batchers:
-                    batcher.start()
-            if self.settings.warmup:
-                await asyncio.to_thread(self._warm_up)
-            self.is_ready = True
-            log.info("ready: models %s on %s", sorted(self.models), self.devices)
-        except Exception as exc:
-            self.startup_error = f"{type(exc).__name__}: {exc}"
-            log.exception("model loading failed; the service stays unready")
-
-    def _load_models(self) -> None:
-        s = self.settings
-        threads = s.torch_threads or default_torch_threads()
-        torch.set_num_threads(threads)
-        self.devices = visible_devices(s.device)
-        names = [s.default_model, *[m for m in s.models if m != s.default_model]]
-        for spec in names:
-            name, _, version = spec.partition(":")
-            per_runner: list[ModelWorker] = []
-            loaded: LoadedModel | None = None
-            for device in self.devices:
-                for _ in range(instances_for(device, s.instances_per_device, threads)):
-                    loaded = load_model(s.model_store_dir, name, version or None, device=device,
-                                        precision=resolve_precision(s.precision, device))
-                    per_runner.append(ModelWorker(loaded, device,
-                                                  max_batch_frames=s.max_batch_frames))
-            assert loaded is not None
-            self.workers.extend(per_runner)
-            self.models[loaded.name] = self._runtime_for(loaded, per_runner)
-
-    def _runtime_for(self, loaded: LoadedModel, workers: Sequence[ModelWorker]) -> ModelRuntime:
-        """Batchers over the model's workers. Each worker runs one batch at a time (one thread),
-        whichever batcher it came from; an idle worker takes the next batch of any of them."""
-        s = self.settings
-
-        def run_off_loop(index: int, fn: Callable[[], Sequence[Any]]
-                         ) -> asyncio.Future[Sequence[Any]]:
-            executor: ThreadPoolExecutor = workers[index].executor
-            return asyncio.get_running_loop().run_in_executor(executor, fn)
-
-        def observer(*, videos: bool, frames: bool) -> Callable[[int, int, float], None]:
-            """A batcher's ``on_batch``: (items, frames, compute ms), frames < 0 on a failure.
-            A frame batch's items are chunks, so it reports frames only; a sequence batch's
-            frames went through the CNN earlier, so it reports videos only."""
-            def on_batch(items: int, frame_count: int, compute_ms: float) -> None:
-                if frame_count < 0:
-                    self.metrics.inference_errors.inc()
-                    return
-                if videos:
-                    self.metrics.batch_videos.observe(items)
-                if frames:
-                    self.metrics.batch_frames.observe(frame_count)
-            return on_batch
-
-        def batcher(handlers: Sequence[Callable[[Sequence[Any]], Sequence[Any]]], *,
-                    max_batch_size: int, on: Callable[[int, int, float], None],
-                    max_batch_cost: int | None = None, queue_slots_per_video: int = 1
-                    ) -> Batcher[Any, Any]:
-            return Batcher(handlers, run_off_loop, max_batch_size=max_batch_size,
-                           max_wait_ms=s.max_wait_ms,
-                           max_queue_size=s.max_queue_size * queue_slots_per_video,
-                           retry_after_s=s.retry_after_s,
-                           item_cost=lambda item: item.num_frames,
-                           max_batch_cost=max_batch_cost, on_batch=on)
-
-        runtime = ModelRuntime(loaded=loaded, batcher=batcher(
-            [w.run_batch for w in workers], max_batch_size=s.max_batch_size,
-            on=observer(videos=True, frames=True),
-            max_batch_cost=max(s.max_batch_frames * 8, s.max_frames)))
-        if s.stream_chunk_frames and not loaded.model.is_clip_model:
-            # A chunk takes one queue slot, so the frame queue holds as many videos' worth of
-            # chunks as the video queue holds videos.
-            chunks_per_video = -(-s.max_frames // s.stream_chunk_frames)
-            runtime.frame_batcher = batcher(
-                [w.run_frame_chunks for w in workers],
-                max_batch_size=s.max_batch_size * chunks_per_video,
-                on=observer(videos=False, frames=True),
-                max_batch_cost=s.max_batch_frames * 8, queue_slots_per_video=chunks_per_video)
-            runtime.sequence_batcher = batcher(
-                [w.run_sequences for w in workers], max_batch_size=s.max_batch_size,
-                on=observer(videos=True, frames=False))
-        return runtime
-
-    def _warm_up(self) -> None:
-        for worker in self.workers:
-            worker.warm_up(int(worker.loaded.manifest.input.crop))
-
-    def require_ready(self) -> Pipeline:
-        if not self.is_ready or self.pipeline is None:
-            detail = f" Startup failed: {self.startup_error}" if self.startup_error else ""
-            raise ServiceUnavailable("The model is still loading; retry in a few seconds."
-                                     + detail, code="not_ready",
-                                     retry_after_s=self.settings.retry_after_s)
-        return self.pipeline
-
-    def queue_depth(self) -> int:
-        return sum(b.queue_depth for r in self.models.values() for b in r.batchers)
+            on_restart=lambda reason: metrics.decode_restarts.labels(reason=reason).inc())
+        decode_pool.start()
+        models = ModelHost(s, metrics, decode_pool)
+        await models.start(background=background_warmup)
+        analyzer = Analyzer(models=models, cache=cache, decode_pool=decode_pool, metrics=metrics)
+        jobs = JobManager.from_settings(s, analyzer)
+        return cls(settings=s, metrics=metrics, admission=admission, cache=cache,
+                   decode_pool=decode_pool, models=models, analyzer=analyzer, jobs=jobs)
 
     async def stop(self) -> None:
-        if self.jobs is not None:
-            # First, while the model still answers: jobs in flight get the grace period.
-            await self.jobs.close(self.settings.shutdown_grace_s)
-        self.is_ready = False
-        if self._warmup_task is not None and not self._warmup_task.done():
-            self._warmup_task.cancel()
-        for runtime in self.models.values():
-            for batcher in runtime.batchers:
-                await batcher.close()
-        for worker in self.workers:
-            worker.close()
-        if self.decode_pool is not None:
-            await self.decode_pool.close()
-        if self.cache is not None:
-            await self.cache.close()
+        await self.jobs.close(self.settings.shutdown_grace_s)
+        await self.models.close()
+        await self.decode_pool.close()
+        await self.cache.close()

@@ -20,8 +20,8 @@ from typing import Any
 import psutil
 import torch
 
+from app.inference.host import resolve_precision
 from app.model import load_model
-from app.service import resolve_precision
 from bench.loadgen import drive
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE
 from bench.peer_common import service_policy, service_spec

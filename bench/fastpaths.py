@@ -22,7 +22,7 @@ import av
 import numpy as np
 import torch
 
-import app.video.sampler as sampler_module
+import app.video.frame_sampler as sampler_module
 from app.model import LoadedModel, load_model
 from app.model.videobert import VideoBert, resize_and_crop
 from app.video import SamplingSpec, decode

@@ -1,7 +1,7 @@
 """The peer: LitServe serving the service's own decode and model code with its own batching.
 
 LitServe's way: the upload arrives as a multipart form in the API process and is handed to the
-inference worker(s); ``decode_request`` (our ``app.video.decode``, exact sampling) runs in the
+inference worker(s); ``decode_request`` (our ``app.video.decoder``, exact sampling) runs in the
 worker for each request of a batch, ``predict`` runs the service's ``ModelWorker.run_batch``
 over the batch (CNN over all frames, padded Transformer), ``encode_response`` runs the same
 analysis. On a CPU it scales with ``workers_per_device`` processes, each holding a model copy;

@@ -10,11 +10,11 @@ from typing import Any, cast
 
 from app.inference.batcher import Batcher
 from app.inference.decode_pool import DecodePool
-from app.inference.pipeline import AnalyzeOptions, ModelRuntime, Pipeline
+from app.inference.host import policy_from_settings, resolve_precision
+from app.inference.pipeline import ModelRuntime, Pipeline, PipelineOptions
 from app.inference.worker import ModelInput, ModelOutput
 from app.model import LoadedModel, load_model
-from app.model.analysis import AnalysisOptions, analyse
-from app.service import policy_from_settings, resolve_precision
+from app.postprocess import ReadoutOptions, read_out
 from app.settings import Settings
 from app.video import SamplingSpec, VideoPolicy
 
@@ -62,14 +62,14 @@ def service_spec(loaded: LoadedModel) -> SamplingSpec:
                         default_fps=settings.sample_fps, default_max_frames=settings.max_frames,
                         decode_timeout_s=settings.decode_timeout_s)
     runtime = ModelRuntime(loaded=loaded, batcher=cast(Batcher[ModelInput, ModelOutput], None))
-    return pipeline.sampling_spec(runtime, AnalyzeOptions())
+    return pipeline.sampling_spec(runtime, PipelineOptions())
 
 
 def classify_answer(loaded: LoadedModel, output: ModelOutput, duration_s: float,
                     batch_size: int) -> dict[str, Any]:
     """The analysis the service runs for /v1/classify, reduced to a small JSON answer."""
-    analysis = analyse(output.times_s, output.probs, output.features, output.boundary_prob,
-                       output.attention_mass, duration_s, loaded.labels, AnalysisOptions())
+    analysis = read_out(output.times_s, output.probs, output.features, output.boundary_prob,
+                       output.attention_mass, duration_s, loaded.labels, ReadoutOptions())
     return {
         "video_labels": [{"label": x.label, "score": round(x.score, 4)}
                          for x in analysis.video_labels],

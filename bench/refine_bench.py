@@ -19,7 +19,7 @@ import torch
 
 from app.inference.worker import ModelInput, ModelWorker
 from app.model import load_model
-from app.model.analysis import AnalysisOptions, find_boundaries, refinement_windows
+from app.postprocess import ReadoutOptions, find_boundaries, refinement_windows
 from app.video import SamplingSpec, VideoPolicy, decode, decode_gray_strip, decode_gray_strips
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE
 from bench.run import RESULTS, TMP
@@ -34,7 +34,7 @@ def gaps_of(path: Path, worker: ModelWorker) -> list[tuple[float, float]]:
     decoded = decode(path, VideoPolicy(), SamplingSpec())
     [out] = worker.run_batch([ModelInput(decoded.frames, decoded.times_s)])
     boundaries = find_boundaries(out.times_s, out.boundary_prob,
-                                 AnalysisOptions().boundary_threshold)
+                                 ReadoutOptions().boundary_threshold)
     return [window for _, window in refinement_windows(out.times_s, boundaries)]
 
 

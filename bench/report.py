@@ -235,7 +235,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         "## Stage limit (each stage alone)",
         "",
-        "Decode: `app.video.decode` with the service's sampling (2 fps, exact). Model: CNN per "
+        "Decode: `app.video.decoder` with the service's sampling (2 fps, exact). Model: CNN per "
         "frame at its best chunk, Transformer per video at its best batch, one thread. Limit = "
         "cores / (decode CPU + model CPU) per video.",
         "",

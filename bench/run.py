@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from app.inference.host import resolve_precision
 from app.model import load_model
-from app.service import resolve_precision
 from app.settings import REPO_ROOT
 from bench import report
 from bench.loadgen import RunResult, drive

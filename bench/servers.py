@@ -105,7 +105,7 @@ def litserve_spec(peer: PeerConfig, workers: int, max_batch_size: int = 8,
         env=peer.env(), ready_path="/health", predict_path="/predict",
         describe=(f"LitServe: {workers} inference workers x {peer.torch_threads} torch thread, "
                   f"max_batch_size {max_batch_size}, batch_timeout {batch_timeout_s:g} s, "
-                  f"precision {peer.precision}; decode_request = app.video.decode"))
+                  f"precision {peer.precision}; decode_request = app.video.decoder"))
 
 
 def baseline_spec(peer: PeerConfig) -> ServerSpec:

@@ -1,6 +1,6 @@
 """The stage limit: each stage measured alone, and the throughput they allow on this machine.
 
-- decode: ``app.video.decode`` of every clip of a workload, as the service samples it (same
+- decode: ``app.video.decoder`` of every clip of a workload, as the service samples it (same
   spec, same decoder settings), in this process. CPU time and wall time per video.
 - model: the CNN per frame at its best chunk size and the Transformer per video at its best
   batch size, on one thread (the cheapest CPU time per unit of work), in the service's precision.

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-INSTALL_HINT = ("redis-server is not installed: run scripts/ensure-redis.sh (as root on "
+INSTALL_HINT = ("redis-server is not installed: run scripts/ensure-test-servers.sh (as root on "
                 "Debian/Ubuntu it installs the redis-server package), or install Redis and put "
                 "redis-server on PATH, or point REDIS_SERVER_BIN at the binary")
 

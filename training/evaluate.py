@@ -2,9 +2,9 @@
 
     python -m training.evaluate
 
-Every video goes through the service's own path: ``app.video.decode`` (exact sampling at the
+Every video goes through the service's own path: ``app.video.decoder`` (exact sampling at the
 manifest's 2 fps, resize + centre crop), the CNN, the Transformer, boundary refinement with
-``decode_gray_strips`` + ``refine_boundary``, and ``analyse``. PySceneDetect's detectors run on
+``decode_gray_strips`` + ``refine_boundary``, and ``read_out``. PySceneDetect's detectors run on
 the same files for comparison.
 """
 
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from app.model import LoadedModel, load_model
-from app.model.analysis import (
-    AnalysisOptions,
-    VideoAnalysis,
-    analyse,
+from app.postprocess import (
+    ReadoutOptions,
+    VideoReadout,
     find_boundaries,
+    read_out,
     refined_times,
     refinement_windows,
 )
@@ -55,14 +55,14 @@ class Run:
     boundary_prob: np.ndarray
     raw_boundaries_s: list[float]
     refined_boundaries_s: list[float]
-    analysis: VideoAnalysis
+    analysis: VideoReadout
     probs: np.ndarray  # (T, C) softmax
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def run_service_path(loaded: LoadedModel, path: Path, threshold: float = 0.5,
                      fps: float = 2.0) -> Run:
-    """Decode, encode, refine and analyse one video exactly as the service does."""
+    """Decode, encode, refine and read out one video exactly as the service does."""
     model = loaded.model
     spec_in = loaded.manifest.input
     spec = SamplingSpec(fps=fps, max_frames=loaded.manifest.sampling.max_frames,
@@ -86,9 +86,9 @@ def run_service_path(loaded: LoadedModel, path: Path, threshold: float = 0.5,
     refined = refined_times(boundaries, windows, strips)
     t5 = time.perf_counter()
     probs = torch.softmax(logits, dim=1).numpy()
-    analysis = analyse(times, probs, features.numpy(), prob, out.attention_mass.numpy(),
+    analysis = read_out(times, probs, features.numpy(), prob, out.attention_mass.numpy(),
                        decoded.info.duration_s, loaded.labels,
-                       AnalysisOptions(boundary_threshold=threshold), refined or None)
+                       ReadoutOptions(boundary_threshold=threshold), refined or None)
     t6 = time.perf_counter()
     timings = {"decode": t1 - t0, "preprocess": t2 - t1, "cnn": t3 - t2,
                "transformer": t4 - t3, "refine": t5 - t4, "analysis": t6 - t5}
@@ -366,7 +366,7 @@ def write_card(path: Path, loaded: LoadedModel, training: dict[str, object],
         "",
         "## Summary check",
         f"Clips joined with hard cuts: {', '.join(summary['clips'])} "  # type: ignore[arg-type]
-        f"({summary['duration_s']} s). Through the service path with `analyse` defaults:",
+        f"({summary['duration_s']} s). Through the service path with `read_out` defaults:",
         f"- keyframes per clip: {summary['keyframes_per_clip']}; every clip has a keyframe: "
         f"{summary['every_clip_has_keyframe']}",
         f"- highlight seconds per clip: {summary['highlight_s_per_clip']} "

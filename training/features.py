@@ -21,7 +21,7 @@ from app.model.videobert import VideoBert
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent / "cache"
-# bf16 + channels_last reaches its best frames/s at batch 8-16 on this CPU (PERFORMANCE.md).
+# bf16 + channels_last reaches its best frames/s at batch 8-16 on this CPU (docs/performance.md).
 BATCH_FRAMES = 16
 
 

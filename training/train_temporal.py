@@ -26,12 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app.model.analysis import find_boundaries
 from app.model.heads import BoundaryHead, transition_mask
 from app.model.manifest import MANIFEST_NAME, Manifest, read_manifest
 from app.model.store import load_frame_encoder, save_temporal_weights
 from app.model.temporal import TemporalEncoder
 from app.model.videobert import Precision, VideoBert
+from app.postprocess import find_boundaries
 from training import features as feats
 from training import sources, synth
 from training.metrics import Counts, match_boundaries

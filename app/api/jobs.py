@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import ErrorBody, RequestOptions, error_responses
 from app.api.upload import receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
-from app.service import Services
 
 router = APIRouter(tags=["jobs"])
 
@@ -69,12 +69,11 @@ _ERRORS = error_responses({
 })
 
 
-def _jobs(request: Request) -> tuple[Services, JobManager]:
-    svc: Services = request.app.state.services
-    if svc.jobs is None:
-        svc.require_ready()
-    assert svc.jobs is not None
-    return svc, svc.jobs
+def _jobs(svc: ServicesDep) -> JobManager:
+    return svc.jobs
+
+
+JobsDep = Annotated[JobManager, Depends(_jobs)]
 
 
 def _status_url(request: Request, job_id: str) -> str:
@@ -83,18 +82,15 @@ def _status_url(request: Request, job_id: str) -> str:
 
 @router.post("/v1/jobs", status_code=202, response_model=JobCreated, responses=_ERRORS,
              summary="Queue a classify or summarize job; poll status_url for the result")
-async def create_job(request: Request,
-                     query: Annotated[JobOptions, Query()]) -> JSONResponse:
+async def create_job(request: Request, query: Annotated[JobOptions, Query()],
+                     svc: ServicesDep, request_id: RequestId,
+                     read_cache: ReadsCache) -> JSONResponse:
     """Upload a video like for `/v1/classify` or `/v1/summarize`, plus `task`.
 
     `curl -F video=@long.mp4 'http://localhost:8000/v1/jobs?task=summarize'`
     """
-    svc, jobs = _jobs(request)
-    svc.require_ready()
-    assert svc.admission is not None
-    request_id: str = request.scope.get("state", {}).get("request_id", "-")
-    no_cache = any(v in request.headers.get("cache-control", "").lower()
-                   for v in ("no-cache", "no-store"))
+    jobs = svc.jobs
+    svc.analyzer.require_ready()
     jobs.uploads.ensure()
     with svc.admission:
         async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
@@ -109,7 +105,7 @@ async def create_job(request: Request,
             analysis = RequestOptions.model_validate(
                 options.model_dump(exclude={"task", "callback_url"}))
             record = await jobs.submit(task=options.task, options=analysis, upload=upload,
-                                       read_cache=not no_cache,
+                                       read_cache=read_cache,
                                        callback_url=options.callback_url,
                                        request_id=request_id)
     url = _status_url(request, record.id)
@@ -119,15 +115,13 @@ async def create_job(request: Request,
 
 @router.get("/v1/jobs/{job_id}", response_model=JobView, responses=_ERRORS,
             summary="A job's status, progress and timestamps; its result once succeeded")
-async def get_job(request: Request, job_id: str) -> JSONResponse:
-    _, jobs = _jobs(request)
+async def get_job(job_id: str, jobs: JobsDep) -> JSONResponse:
     return _view(await jobs.get(job_id))
 
 
 @router.delete("/v1/jobs/{job_id}", response_model=JobView, responses=_ERRORS,
                summary="Cancel a queued or running job")
-async def cancel_job(request: Request, job_id: str) -> JSONResponse:
-    _, jobs = _jobs(request)
+async def cancel_job(job_id: str, jobs: JobsDep) -> JSONResponse:
     return _view(await jobs.cancel(job_id))
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.api.responses import render_body
+from app.analysis import Task, keyframe_sheet
+from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import (
     ClassifyResponse,
     InputSpec,
@@ -20,9 +21,7 @@ from app.api.schemas import (
     SummarizeResponse,
     error_responses,
 )
-from app.api.upload import flight_copy, receive_upload
-from app.cache import make_cache_key
-from app.render import contact_sheet
+from app.api.upload import receive_upload
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -57,79 +56,41 @@ _VIDEO_BODY = {
 }
 
 
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
-
-
-def _no_cache(request: Request) -> bool:
-    value = request.headers.get("cache-control", "").lower()
-    return "no-cache" in value or "no-store" in value
-
-
-async def _analyze(request: Request, endpoint: Literal["classify", "summarize"],
-                   query: RequestOptions) -> Response:
-    svc = services(request)
-    pipeline = svc.require_ready()
-    assert svc.admission is not None and svc.cache is not None
-    cache = svc.cache
-    request_id: str = request.scope.get("state", {}).get("request_id", "-")
+async def _analyze(request: Request, task: Task, query: RequestOptions, svc: Services,
+                   request_id: str, read_cache: bool) -> Response:
+    svc.analyzer.require_ready()
     started = time.monotonic()
     with svc.admission:
         async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
                                   timeout_s=svc.settings.body_timeout_s,
                                   upload_dir=svc.settings.upload_dir) as upload:
-            options = RequestOptions.parse(
-                {k: v for k, v in request.query_params.items()}, upload.form) \
+            options = RequestOptions.parse(dict(request.query_params), upload.form) \
                 if upload.form else query
-            analyze = options.to_analyze()
-            runtime = pipeline.runtime(analyze.model)
-            key = make_cache_key(upload.sha256, endpoint, runtime.loaded.name,
-                                 runtime.loaded.version, analyze.cache_options(endpoint))
-            deadline = time.monotonic() + svc.settings.request_timeout_s
-
-            async def compute() -> dict[str, Any]:
-                # The flight may outlive this request (other identical uploads wait on it),
-                # so it works on its own link to the file, not on this request's temp file.
-                with flight_copy(upload.path) as path:
-                    result = await pipeline.run(path, analyze, deadline=deadline,
-                                                want_summary=endpoint == "summarize")
-                total_ms = (time.monotonic() - started) * 1000
-                for stage in ("decode_ms", "queue_ms", "inference_ms", "model_tail_ms",
-                              "refine_ms"):
-                    svc.metrics.stage_seconds.labels(stage[:-3]).observe(
-                        result.timings_ms.get(stage, 0.0) / 1000)
-                return render_body(endpoint, result, request_id=request_id, total_ms=total_ms,
-                                   include_frames=analyze.include_frames)
-
-            body, hit = await cache.get_or_compute(key, compute, read=not _no_cache(request))
-    body = {**body, "request_id": request_id}
-    headers = {"X-Cache": "hit" if hit else "miss"}
-    if endpoint == "summarize" and options.format == "jpeg":
-        return _contact_sheet_response(body, headers)
-    return JSONResponse(body, headers=headers)
+            analyzed = await svc.analyzer.analyze(
+                upload, task, options.to_pipeline(), request_id=request_id,
+                timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
+                started=started)
+    headers = {"X-Cache": "hit" if analyzed.was_cached else "miss"}
+    if task == "summarize" and options.format == "jpeg":
+        jpeg = keyframe_sheet([analyzed.body], _shot_caption)
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
+    return JSONResponse(analyzed.body, headers=headers)
 
 
-def _contact_sheet_response(body: dict[str, Any], headers: dict[str, str]) -> Response:
-    keyframes = body["keyframes"]
-    thumbs = [base64.b64decode(k["thumbnail_jpeg_base64"]) for k in keyframes
-              if k.get("thumbnail_jpeg_base64")]
-    captions = [f"shot {k['shot_index']} · {k['time_s']:.1f} s" for k in keyframes
-                if k.get("thumbnail_jpeg_base64")]
-    jpeg = contact_sheet(thumbs, captions)
-    return Response(jpeg, media_type="image/jpeg", headers=headers)
+def _shot_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
+    return f"shot {keyframe['shot_index']} · {keyframe['time_s']:.1f} s"
 
 
 @router.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS,
              openapi_extra=_VIDEO_BODY, tags=["analysis"],
              summary="Labels for the whole video, each shot and (optionally) each sampled frame")
-async def classify(request: Request,
-                   query: Annotated[RequestOptions, Query()]) -> Response:
+async def classify(request: Request, query: Annotated[RequestOptions, Query()],
+                   svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
     """Upload a video; get ImageNet labels at video, shot and frame level.
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/classify?top_k=5'`
     """
-    return await _analyze(request, "classify", query)
+    return await _analyze(request, "classify", query, svc, request_id, read_cache)
 
 
 @router.post("/v1/summarize", response_model=SummarizeResponse, responses={
@@ -137,13 +98,13 @@ async def classify(request: Request,
                      "description": "JSON summary, or a contact-sheet JPEG with format=jpeg"}},
     openapi_extra=_VIDEO_BODY, tags=["analysis"],
     summary="Shots, importance curve, keyframes and a highlight selection")
-async def summarize(request: Request,
-                    query: Annotated[RequestOptions, Query()]) -> Response:
+async def summarize(request: Request, query: Annotated[RequestOptions, Query()],
+                    svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
     """Upload a video; get its shots, keyframes and a highlight summary (15% by default).
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/summarize?format=jpeg' -o sheet.jpg`
     """
-    return await _analyze(request, "summarize", query)
+    return await _analyze(request, "summarize", query, svc, request_id, read_cache)
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
@@ -153,28 +114,26 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["operations"],
             summary="Readiness: models loaded and warmed up (503 until then)")
-async def readyz(request: Request) -> JSONResponse:
-    svc = services(request)
-    cache_health = svc.cache.health() if svc.cache else {"status": "absent"}
-    body = {
-        "status": "ready" if svc.is_ready else "starting",
-        "models": sorted(svc.models) if svc.is_ready else [],
-        "devices": svc.devices,
-        "cache": cache_health,
-        "queue_depth": svc.queue_depth(),
+async def readyz(svc: ServicesDep) -> JSONResponse:
+    models = svc.models
+    body: dict[str, Any] = {
+        "status": "ready" if models.is_ready else "starting",
+        "models": sorted(models.runtimes) if models.is_ready else [],
+        "devices": models.devices,
+        "cache": svc.cache.health(),
+        "queue_depth": models.queue_depth(),
     }
-    if svc.startup_error:
-        body["error"] = svc.startup_error
-    return JSONResponse(body, status_code=200 if svc.is_ready else 503)
+    if models.startup_error:
+        body["error"] = models.startup_error
+    return JSONResponse(body, status_code=200 if models.is_ready else 503)
 
 
 @router.get("/v1/models", response_model=ModelsResponse, tags=["models"],
             summary="The loaded models")
-async def models(request: Request) -> ModelsResponse:
-    svc = services(request)
-    svc.require_ready()
+async def models(svc: ServicesDep) -> ModelsResponse:
+    svc.analyzer.require_ready()
     out = []
-    for name, runtime in sorted(svc.models.items()):
+    for name, runtime in sorted(svc.models.runtimes.items()):
         m = runtime.loaded.manifest
         out.append(ModelInfo(
             name=name, version=runtime.loaded.version, description=m.description,
@@ -185,12 +144,11 @@ async def models(request: Request) -> ModelsResponse:
                             mean=list(m.input.mean), std=list(m.input.std),
                             sample_fps=svc.settings.sample_fps,
                             max_frames=svc.settings.max_frames),
-            devices=svc.devices))
+            devices=svc.models.devices))
     return ModelsResponse(models=out)
 
 
 @router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
-    svc = services(request)
-    svc.metrics.queue_depth.set(svc.queue_depth())
+async def metrics(svc: ServicesDep) -> Response:
+    svc.metrics.queue_depth.set(svc.models.queue_depth())
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from app.analysis import StoredVideo
 from app.errors import BadRequest, PayloadTooLarge, RequestBodyTimeout, UnsupportedMedia
 
 VIDEO_FIELD = "video"
@@ -31,11 +31,10 @@ MAX_FORM_FIELD_BYTES = 4096
 MAX_PARTS = MAX_FORM_FIELDS + 1
 
 
-@dataclass
-class Upload:
-    path: Path
-    sha256: str
-    size_bytes: int
+@dataclass(frozen=True)
+class Upload(StoredVideo):
+    """The received video, and the form fields that came with it (options)."""
+
     form: dict[str, str] = field(default_factory=dict)
 
 
@@ -208,23 +207,3 @@ async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-
-
-@contextlib.contextmanager
-def flight_copy(path: Path) -> Iterator[Path]:
-    """A second name for the upload (a hard link: no copy) that lives as long as the block."""
-    fd, name = tempfile.mkstemp(prefix="vbs-flight-", dir=path.parent)
-    os.close(fd)
-    link = Path(name)
-    try:
-        link.unlink()
-        try:
-            os.link(path, link)
-        except OSError:  # filesystems without hard links
-            shutil.copyfile(path, link)
-        yield link
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()

@@ -39,10 +39,10 @@ logger = logging.getLogger(__name__)
 
 # Name -> "module:function" run inside a worker. Only these can be asked for by name.
 FUNCTIONS: dict[str, str] = {
-    "decode": "app.video.decode:decode",
-    "decode_thumbnails": "app.video.decode:decode_thumbnails",
-    "decode_gray_strips": "app.video.decode:decode_gray_strips",
-    "probe": "app.video.probe:probe",
+    "decode": "app.video.decoder:decode",
+    "decode_thumbnails": "app.video.decoder:decode_thumbnails",
+    "decode_gray_strips": "app.video.decoder:decode_gray_strips",
+    "probe": "app.video.container:probe",
 }
 # Importing numpy + PyAV in a fresh interpreter takes about a second on a busy 2-core machine.
 START_TIMEOUT_S = 60.0
@@ -127,7 +127,8 @@ def _worker_main(conn: multiprocessing.connection.Connection, limits: WorkerLimi
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import numpy  # noqa: F401  (imported before RLIMIT_AS so its start-up is not limited)
 
-    import app.video  # noqa: F401
+    import app.video.container  # noqa: F401
+    import app.video.decoder  # noqa: F401  (PyAV, before RLIMIT_AS like numpy)
 
     table = {name: _resolve(spec) for name, spec in functions.items()}
     if "torch" in sys.modules:  # pulled in by a package __init__: keep it to one thread
@@ -288,15 +289,12 @@ class DecodePool:
         await asyncio.gather(*(asyncio.to_thread(self._stop, w) for w in workers))
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def worker_pids(self) -> list[int]:
-        return [w.pid for w in self._all if w.pid is not None]
-
     # -- calls -------------------------------------------------------------------------------
     async def decode(self, path: str | os.PathLike[str], policy: VideoPolicy,
                      spec: SamplingSpec, timeout_s: float | None = None,
                      wait_s: float | None = None, *, on_chunk: FrameChunkSink | None = None,
                      chunk_frames: int = 16) -> DecodedVideo:
-        """``app.video.decode`` in a worker. Default deadline: the policy's plus slack.
+        """``app.video.decoder`` in a worker. Default deadline: the policy's plus slack.
 
         With ``on_chunk``, frames stream: each chunk of ``chunk_frames`` is handed to
         ``on_chunk(times_s, frames)`` on the event loop as soon as it is decoded (every chunk

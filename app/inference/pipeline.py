@@ -28,11 +28,11 @@ from app.inference.worker import (
     merge_chunks,
 )
 from app.model import LoadedModel
-from app.model.analysis import (
-    AnalysisOptions,
-    VideoAnalysis,
-    analyse,
+from app.postprocess import (
+    ReadoutOptions,
+    VideoReadout,
     find_boundaries,
+    read_out,
     refined_times,
     refinement_windows,
 )
@@ -44,7 +44,7 @@ StageHook = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class AnalyzeOptions:
+class PipelineOptions:
     """Everything a caller may choose that changes the answer (and so the cache key)."""
 
     model: str | None = None
@@ -83,7 +83,7 @@ class PipelineResult:
     info: VideoInfo
     decoded_mode: str
     times_s: np.ndarray
-    analysis: VideoAnalysis
+    analysis: VideoReadout
     thumbnails: list[bytes]
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1
@@ -131,7 +131,7 @@ class Pipeline:
                                 f"{', '.join(sorted(self.models))}. See GET /v1/models.")
         return self.models[key]
 
-    def sampling_spec(self, runtime: ModelRuntime, options: AnalyzeOptions) -> SamplingSpec:
+    def sampling_spec(self, runtime: ModelRuntime, options: PipelineOptions) -> SamplingSpec:
         manifest = runtime.loaded.manifest
         spec_in = manifest.input
         # A clip model's rate is part of the model (its clips must span the time it was trained
@@ -146,10 +146,10 @@ class Pipeline:
             crop=int(spec_in.crop),
         )
 
-    async def run(self, path: Path, options: AnalyzeOptions, *, deadline: float,
+    async def run(self, path: Path, options: PipelineOptions, *, deadline: float,
                   want_summary: bool, on_stage: StageHook | None = None) -> PipelineResult:
-        """Decode, run the model, analyse. ``on_stage`` hears "decoded" and "inferred" (the
-        jobs API turns them into progress)."""
+        """Decode, run the model, read out the answers. ``on_stage`` hears "decoded" and
+        "inferred" (the jobs turn them into progress)."""
         runtime = self.runtime(options.model)
         if not want_summary:
             runtime.loaded.require_classifier()
@@ -173,12 +173,12 @@ class Pipeline:
         timings["refine_ms"] = (time.monotonic() - started) * 1000
 
         started = time.monotonic()
-        analysis_options = AnalysisOptions(
+        analysis_options = ReadoutOptions(
             top_k=options.top_k, min_confidence=options.min_confidence,
             summary_ratio=options.summary_ratio, num_keyframes=options.num_keyframes,
             include_frames=options.include_frames)
         analysis = await asyncio.to_thread(
-            analyse, times_s, output.probs, output.features, output.boundary_prob,
+            read_out, times_s, output.probs, output.features, output.boundary_prob,
             output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
             analysis_options, refined)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
@@ -270,7 +270,7 @@ class Pipeline:
         """Place each predicted boundary precisely by decoding its gap at low resolution (all
         gaps in one decoder call: one open and one packet scan for the whole video)."""
         boundaries = find_boundaries(times_s, output.boundary_prob,
-                                     AnalysisOptions().boundary_threshold)
+                                     ReadoutOptions().boundary_threshold)
         if not boundaries:
             return None
         windows = refinement_windows(times_s, boundaries)

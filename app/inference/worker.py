@@ -110,7 +110,8 @@ def clip_times(times_s: np.ndarray, index: np.ndarray) -> np.ndarray:
     """(num_clips,) centre time of each clip: midway between its first and last real frame
     (padding repeats the last real frame, so ``index[:, -1]`` is always real)."""
     times = np.asarray(times_s, dtype=np.float64)
-    return (times[index[:, 0]] + times[index[:, -1]]) / 2
+    centres: np.ndarray = (times[index[:, 0]] + times[index[:, -1]]) / 2
+    return centres
 
 
 # A padded batch costs its longest sequence times its size: past this length ratio within one

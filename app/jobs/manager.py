@@ -12,22 +12,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.api.schemas import RequestOptions
-from app.api.upload import Upload
+from app.analysis import Analyzer, RequestOptions, StoredVideo, Task
 from app.errors import InvalidOption, JobNotFound, ServiceUnavailable
 from app.jobs.callbacks import CallbackPolicy, deliver
-from app.jobs.execute import Execute, analyze_options, cache_key_for, pipeline_executor
+from app.jobs.execute import Execute, analyzer_executor, pipeline_options
 from app.jobs.queue import JobQueue, MemoryQueue, RedisStreamQueue
 from app.jobs.records import (
     TERMINAL,
     JobRecord,
     JobStatus,
-    Task,
     is_job_id,
     job_finished,
     new_job_id,
@@ -36,9 +34,6 @@ from app.jobs.runner import JobRunner, RunnerConfig, consumer_name
 from app.jobs.store import JobStore, MemoryJobStore, RedisJobStore
 from app.jobs.uploads import UploadStore, default_jobs_dir
 from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.service import Services
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +50,31 @@ TAKE_SOCKET_TIMEOUT_S = 10.0  # above the runner's blocking read (1 s)
 
 class JobManager:
     def __init__(self, *, settings: Settings, store: JobStore, queue: JobQueue,
-                 uploads: UploadStore, services: Services, is_shared: bool,
+                 uploads: UploadStore, analyzer: Analyzer, is_shared: bool,
                  execute: Execute | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.uploads = uploads
-        self.services = services
+        self.analyzer = analyzer
         self.is_shared = is_shared
         self.callbacks = CallbackPolicy(settings.callback_hosts)
         self.runner: JobRunner | None = None
-        self._execute = execute or pipeline_executor(services, timeout_s=settings.job_timeout_s)
+        self._execute = execute or analyzer_executor(analyzer, timeout_s=settings.job_timeout_s)
         self._background: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, services: Services) -> JobManager:
+    def from_settings(cls, settings: Settings, analyzer: Analyzer) -> JobManager:
         """Nothing connects or touches the disk here."""
         uploads = UploadStore(settings.jobs_dir or default_jobs_dir())
         url = settings.jobs_redis_url or settings.redis_url
         if url:
             client = jobs_redis_client(url)
             return cls(settings=settings, store=RedisJobStore(client, ttl_s=settings.job_ttl_s),
-                       queue=RedisStreamQueue(client), uploads=uploads, services=services,
+                       queue=RedisStreamQueue(client), uploads=uploads, analyzer=analyzer,
                        is_shared=True)
         return cls(settings=settings, store=MemoryJobStore(ttl_s=settings.job_ttl_s),
-                   queue=MemoryQueue(), uploads=uploads, services=services, is_shared=False)
+                   queue=MemoryQueue(), uploads=uploads, analyzer=analyzer, is_shared=False)
 
     @property
     def runs_in_api(self) -> bool:
@@ -97,7 +92,7 @@ class JobManager:
                                     claim_idle_s=s.job_claim_idle_s,
                                     sweep_after_s=float(s.job_ttl_s)),
                 execute=self._execute, on_end=self.notify,
-                is_ready=lambda: self.services.is_ready)
+                is_ready=self.analyzer.is_ready)
             self.runner.start()
             log.info("job runner %s started (%d at a time, %s queue)",
                      self.runner.config.consumer, s.worker_concurrency,
@@ -113,7 +108,7 @@ class JobManager:
         await self.store.close()
 
     # -- the API's calls ---------------------------------------------------------------------
-    async def submit(self, *, task: Task, options: RequestOptions, upload: Upload,
+    async def submit(self, *, task: Task, options: RequestOptions, upload: StoredVideo,
                      read_cache: bool = True, callback_url: str | None = None,
                      request_id: str = "") -> JobRecord:
         """Create a job for a received upload (which is moved into the jobs folder).
@@ -126,18 +121,15 @@ class JobManager:
             raise InvalidOption("Jobs return JSON; for keyframe images ask thumbnails=true.")
         if callback_url is not None:
             self.callbacks.check_url(callback_url)
-        pipeline = self.services.require_ready()
-        assert self.services.cache is not None and self.services.decode_pool is not None
         record = JobRecord(
             id=new_job_id(), task=task, cache_key="", sha256=upload.sha256,
             size_bytes=upload.size_bytes, options=options.model_dump(mode="json"),
             read_cache=read_cache, callback_url=callback_url, request_id=request_id)
-        analyze = analyze_options(record)
-        record.cache_key = cache_key_for(pipeline, task, upload.sha256, analyze)
-        cached = await self.services.cache.get(record.cache_key) if read_cache else None
+        record.cache_key = self.analyzer.cache_key(upload.sha256, task,
+                                                   pipeline_options(record))
+        cached = await self.analyzer.cached(record.cache_key) if read_cache else None
         if cached is None:
-            await self.services.decode_pool.run("probe", str(upload.path), pipeline.policy,
-                                                timeout_s=self.settings.decode_timeout_s)
+            await self.analyzer.check_policy(upload)
         try:
             if cached is not None:
                 now = time.time()

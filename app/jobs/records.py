@@ -18,12 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
+from app.analysis import Task
 from app.errors import JobConflict, VideoBertError
-
-Task = Literal["classify", "summarize"]
-TASKS: tuple[Task, ...] = ("classify", "summarize")
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -35,16 +33,8 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL
-
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class JobCancelled(Exception):
-    """The job was cancelled while a worker held it."""
 
 
 def new_job_id() -> str:

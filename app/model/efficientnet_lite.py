@@ -50,7 +50,8 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-class ConvBNAct(Conv2dNormActivation):
+# torchvision ships no type information for its ops, so its classes are Any to mypy.
+class ConvBNAct(Conv2dNormActivation):  # type: ignore[misc]
     """Conv -> BatchNorm -> ReLU6 (or no activation), padded like TensorFlow's 'SAME'."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -70,7 +71,8 @@ class ConvBNAct(Conv2dNormActivation):
             top, bottom = same_padding(H, self.kernel_size, self.stride)
             left, right = same_padding(W, self.kernel_size, self.stride)
             x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        out: Tensor = super().forward(x)
+        return out
 
 
 class MBConv(nn.Module):
@@ -88,7 +90,8 @@ class MBConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = self.expand(x) if self.expand is not None else x
         y = self.project(self.depthwise(y))
-        return x + y if self.use_residual else y
+        out: Tensor = x + y if self.use_residual else y
+        return out
 
 
 class EfficientNetLite0(nn.Module):

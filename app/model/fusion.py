@@ -16,6 +16,7 @@ layer runs a plain convolution with the folded weights and then the activation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,7 @@ _ACTIVATIONS: dict[type[nn.Module], tuple[str, list[float]]] = {
 
 def _pointwise_conv_available() -> bool:
     """Whether oneDNN's fused convolution runs here (probed once, on a tiny input)."""
-    if not torch.backends.mkldnn.is_available():
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
         return False
     try:
         x = torch.ones(1, 2, 4, 4)
@@ -80,9 +81,9 @@ class FusedConv2d(nn.Module):
                                  bias.to(dtype))
         return self._cast[dtype]
 
-    def _apply(self, fn, recurse=True):
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> FusedConv2d:
         self._cast.clear()  # moved or converted: the cached copies are stale
-        return super()._apply(fn, recurse)
+        return super()._apply(fn, recurse)  # type: ignore[no-untyped-call,no-any-return]
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = (torch.get_autocast_dtype(x.device.type)

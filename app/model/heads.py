@@ -38,4 +38,6 @@ class BoundaryHead(nn.Module):
         nxt = torch.cat([hidden[:, 1:], hidden.new_zeros(B, 1, d)], dim=1)  # (B, T, d): h_{i+1}
         pair = torch.cat([hidden, nxt, nxt - hidden], dim=-1)  # (B, T, 3d)
         logits = self.mlp(pair).squeeze(-1)  # (B, T)
-        return logits.masked_fill(~transition_mask(mask), torch.finfo(logits.dtype).min)
+        masked: Tensor = logits.masked_fill(~transition_mask(mask),
+                                            torch.finfo(logits.dtype).min)
+        return masked

@@ -6,8 +6,8 @@ its video runs alone or padded beside a longer one. Everything else (LayerNorm, 
 position, so padding cannot leak in there either.
 
 The blocks are written out rather than taken from ``nn.TransformerEncoder``, whose fast path fails
-under bf16 autocast (see PERFORMANCE.md), and so that the last layer can return its attention
-weights: the attention mass each sample receives is the importance signal analysis uses.
+under bf16 autocast (docs/performance.md, "Pitfalls"), and so that the last layer can return its
+attention weights: the attention mass each sample receives is the importance signal analysis uses.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.proj(F.gelu(self.fc(x))))
+        out: Tensor = self.dropout(self.proj(F.gelu(self.fc(x))))
+        return out
 
 
 class Block(nn.Module):

@@ -81,7 +81,8 @@ class _S3DHead(nn.Module):
         self.classifier = classifier  # Dropout, Conv3d(1024, C, 1)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.classifier(features[:, :, None, None, None]).flatten(1)  # (B, C)
+        logits: Tensor = self.classifier(features[:, :, None, None, None])
+        return logits.flatten(1)  # (B, C)
 
 
 class ClipClassifier(nn.Module):

@@ -1,8 +1,8 @@
 """The packet index: every frame's timestamp and every keyframe, read without decoding.
 
-Demuxing a 60 s 720p clip costs about 70 ms (PERFORMANCE.md), against a second or more to decode
-it, so the decoder can plan which keyframe intervals to visit before it decodes anything. The
-index also measures the real duration, since headers lie.
+Demuxing a 60 s 720p clip costs about 70 ms (docs/performance.md), against a second or more to
+decode it, so the decoder can plan which keyframe intervals to visit before it decodes anything.
+The index also measures the real duration, since headers lie.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ to throw them away. Only the NAL unit headers are read (one byte each), never th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import av
 import av.video.stream
@@ -61,14 +62,15 @@ def is_unreferenced_h264(data: bytes, length_size: int | None) -> bool:
     return bool(slices) and all((h & 0x60) == 0 for h in slices)
 
 
-def unreferenced_check(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], bool] | None:
+def unreferenced_check(stream: av.video.stream.VideoStream
+                       ) -> Callable[[av.Packet[Any]], bool] | None:
     """A packet predicate for streams where one is known (H.264), else None."""
     ctx = stream.codec_context
     if ctx.name != "h264":
         return None
     length_size = avcc_length_size(ctx.extradata)
 
-    def check(packet: av.Packet) -> bool:
+    def check(packet: av.Packet[Any]) -> bool:
         return packet.size > 0 and is_unreferenced_h264(bytes(packet), length_size)
 
     return check

@@ -114,3 +114,28 @@ async def test_upload_temp_files_are_removed(client: httpx.AsyncClient,
     await client.post("/v1/classify", content=b"not a video",
                       headers={"Content-Type": "video/mp4"})
     assert list(upload_dir.iterdir()) == []
+
+
+async def test_refine_boundaries_false_skips_refinement_in_its_own_cache_entry(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    refined = await client.post("/v1/summarize", **multipart(videos["cuts"]))
+    unrefined = await client.post("/v1/summarize?refine_boundaries=false",
+                                  **multipart(videos["cuts"]))
+    assert refined.status_code == unrefined.status_code == 200, unrefined.text
+    assert unrefined.headers["x-cache"] == "miss"  # not the refined answer from the cache
+    a, b = refined.json(), unrefined.json()
+    # The tiny model finds a boundary here, so the refined answer paid for refinement; the
+    # unrefined one skipped it (where the boundaries land: tests/e2e, on the real model).
+    assert a["shots"][1:] and b["shots"][1:]
+    assert b["timings"]["refine_ms"] == 0.0 < a["timings"]["refine_ms"]
+
+
+async def test_thumbnail_px_sets_the_keyframe_size(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/summarize?thumbnails=true&thumbnail_px=96",
+                             **multipart(videos["cuts"]))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-cache"] == "miss"  # another size is another answer
+    sizes = {Image.open(io.BytesIO(base64.b64decode(k["thumbnail_jpeg_base64"]))).size
+             for k in resp.json()["keyframes"]}
+    assert sizes and all(max(size) == 96 for size in sizes)

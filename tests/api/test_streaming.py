@@ -42,7 +42,7 @@ async def test_a_decode_that_fails_after_some_chunks_fails_cleanly(
     settings = make_settings(stream_chunk_frames=2, max_decoded_frames=30, warmup=False)
     async with running_app(settings) as (app, client):
         services = app.state.services
-        frame_batcher = services.models["tiny"].frame_batcher
+        frame_batcher = services.models.runtimes["tiny"].frame_batcher
         submitted: list[FrameChunk] = []
         original = frame_batcher.submit
 
@@ -57,10 +57,10 @@ async def test_a_decode_that_fails_after_some_chunks_fails_cleanly(
         assert len(submitted) >= 1  # the failure came after chunks had gone to the CNN
         # Its cancelled chunks are dropped as the batcher reaches them, never left queued.
         for _ in range(250):
-            if services.queue_depth() == 0:
+            if services.models.queue_depth() == 0:
                 break
             await asyncio.sleep(0.02)
-        assert services.queue_depth() == 0
+        assert services.models.queue_depth() == 0
         ok = await client.post("/v1/classify", **multipart(videos["short"]))
         assert ok.status_code == 200
 

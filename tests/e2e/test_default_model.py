@@ -112,3 +112,19 @@ def test_contact_sheet_of_bikes(client: TestClient) -> None:
     assert resp.status_code == 200
     image = Image.open(io.BytesIO(resp.content))
     assert image.format == "JPEG" and image.width >= 240
+
+
+def test_refinement_moves_bikes_boundaries_onto_the_cuts(client: TestClient) -> None:
+    data = sample_clip("bikes.mp4").read_bytes()
+    starts = {}
+    for refine in ("true", "false"):
+        resp = client.post(f"/v1/summarize?refine_boundaries={refine}",
+                           files={"video": ("bikes.mp4", data)})
+        assert resp.status_code == 200, resp.text
+        starts[refine] = [shot["start_s"] for shot in resp.json()["shots"][1:]]
+    # Unrefined, a boundary sits in the middle of its gap between 2 fps samples; refined, it
+    # moves onto the cut frame (within a frame, 0.04 s, of the real cut).
+    def on_a_cut(found: list[float]) -> int:
+        return sum(any(abs(cut - t) <= 0.05 for t in found) for cut in BIKES_CUTS_S)
+
+    assert on_a_cut(starts["true"]) >= 4 > on_a_cut(starts["false"]), starts

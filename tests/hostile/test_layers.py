@@ -14,7 +14,7 @@ import pytest
 
 from app.errors import UnsupportedMedia, VideoBertError, VideoRejected
 from app.video import SamplingSpec, VideoPolicy, decode, probe, sniff_container
-from app.video.probe import DEMUXERS
+from app.video.container import DEMUXERS
 from tests.hostile.canary import Canary
 from tests.hostile.conftest import HostileEnv
 from tests.hostile.corpus import SECRET_VIDEO, list_cases

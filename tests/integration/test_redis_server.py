@@ -10,7 +10,7 @@ from tests.redis_server import RedisServer, ping
 def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_SERVER_BIN", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(RuntimeError, match="scripts/ensure-redis.sh"):
+    with pytest.raises(RuntimeError, match="scripts/ensure-test-servers.sh"):
         RedisServer()
 
 

@@ -18,13 +18,13 @@ from typing import Any
 def install_stall() -> None:
     # Imported here, not at the top: decode processes (spawned) re-import this module, and
     # must not pull in torch before their memory limit is set.
-    from app.inference.pipeline import AnalyzeOptions, Pipeline, PipelineResult
+    from app.inference.pipeline import Pipeline, PipelineOptions, PipelineResult
 
     stall_fps = {float(v) for v in os.environ.get("TEST_STALL_FPS", "").split(",") if v}
     marks = Path(os.environ.get("TEST_STALL_DIR", "."))
     original = Pipeline.run
 
-    async def run(self: Pipeline, path: Path, options: AnalyzeOptions,
+    async def run(self: Pipeline, path: Path, options: PipelineOptions,
                   **kwargs: Any) -> PipelineResult:
         if options.fps in stall_fps:
             try:

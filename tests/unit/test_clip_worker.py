@@ -16,6 +16,7 @@ from torch import nn
 
 from app.inference.worker import (
     ModelInput,
+    ModelOutput,
     ModelWorker,
     clip_frame_indices,
     clip_times,
@@ -217,7 +218,22 @@ def test_clip_model_with_a_transformer_gets_one_position_per_clip(
 
 
 def test_warm_up_runs_a_clip_model(r3d: LoadedModel) -> None:
-    ModelWorker(r3d, "cpu", max_batch_frames=16).warm_up(CROP)
+    worker = ModelWorker(r3d, "cpu", max_batch_frames=16)
+    seen: list[tuple[list[int], list[ModelOutput]]] = []
+    run_batch = worker.run_batch
+
+    def spy(inputs: list[ModelInput]) -> list[ModelOutput]:
+        outputs = list(run_batch(inputs))
+        seen.append(([int(i.num_frames) for i in inputs], outputs))
+        return outputs
+
+    worker.run_batch = spy  # type: ignore[method-assign]
+    worker.warm_up(CROP)
+    ((frames, outputs),) = seen  # one full pass, of two videos of different lengths
+    assert frames == [4, 2]
+    for out in outputs:
+        assert out.probs.shape[1] == 400
+        assert np.isfinite(out.probs).all() and np.isfinite(out.features).all()
 
 
 def test_image_models_keep_one_position_per_frame(tmp_path: Path) -> None:

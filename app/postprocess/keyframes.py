@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.model.analysis.importance import centrality, unit_rows
-from app.model.analysis.types import Keyframe, Shot
+from app.postprocess.importance import centrality, unit_rows
+from app.postprocess.types import Keyframe, Shot
 
 # Below this cosine distance two samples are the same picture; farthest-point selection then
 # has nothing to choose by, so it spreads the extras in time instead.

@@ -1,4 +1,4 @@
-"""``analyse``: one video's model outputs -> shots, labels, importance, keyframes, highlights."""
+"""``read_out``: one video's model outputs -> shots, labels, importance, keyframes, highlights."""
 
 from __future__ import annotations
 
@@ -7,26 +7,26 @@ import logging
 import numpy as np
 
 from app.errors import InferenceFailed
-from app.model.analysis.boundaries import find_boundaries, merge_short_shots, shots_from_boundaries
-from app.model.analysis.highlights import select_highlights
-from app.model.analysis.importance import importance_scores
-from app.model.analysis.keyframes import select_keyframes
-from app.model.analysis.labels import aggregate_labels, frame_labels
-from app.model.analysis.types import (
-    AnalysisOptions,
+from app.postprocess.boundaries import find_boundaries, merge_short_shots, shots_from_boundaries
+from app.postprocess.highlights import select_highlights
+from app.postprocess.importance import importance_scores
+from app.postprocess.keyframes import select_keyframes
+from app.postprocess.labels import aggregate_labels, frame_labels
+from app.postprocess.types import (
     Boundary,
     FrameLabels,
     ImportancePoint,
-    VideoAnalysis,
+    ReadoutOptions,
+    VideoReadout,
 )
 
 log = logging.getLogger(__name__)
 
 
-def analyse(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
+def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
             boundary_prob: np.ndarray, attention_mass: np.ndarray, duration_s: float,
-            labels: list[str], options: AnalysisOptions | None = None,
-            refined_boundaries: list[float] | None = None) -> VideoAnalysis:
+            labels: list[str], options: ReadoutOptions | None = None,
+            refined_boundaries: list[float] | None = None) -> VideoReadout:
     """Everything the API returns about one video, from the model's per-sample outputs.
 
     ``refined_boundaries`` holds one time per boundary that ``find_boundaries`` returns for
@@ -36,7 +36,7 @@ def analyse(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
     Raises ``ValueError`` for inconsistent shapes and ``InferenceFailed`` for non-finite model
     outputs.
     """
-    options = options or AnalysisOptions()
+    options = options or ReadoutOptions()
     times, probs, feats, bprob, attention = _checked(
         times_s, frame_probs, features, boundary_prob, attention_mass, labels)
     num_samples = len(times)
@@ -59,7 +59,7 @@ def analyse(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
     keyframes = select_keyframes(feats, importance, shots, times, options.num_keyframes,
                                  options.max_keyframes)
     highlights = select_highlights(shots, importance, times, covered_s, options.summary_ratio)
-    return VideoAnalysis(
+    return VideoReadout(
         video_labels=video_labels,
         shots=shots,
         frames=frames,

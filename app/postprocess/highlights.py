@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from app.model.analysis.types import Segment, Shot
+from app.postprocess.types import Segment, Shot
 
 MAX_SEGMENT_S = 2.0
 KNAPSACK_UNIT_S = 0.1

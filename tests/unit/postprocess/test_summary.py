@@ -7,14 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from app.model.analysis import (
+from app.postprocess import (
     Shot,
     importance_scores,
     knapsack,
     select_highlights,
     select_keyframes,
 )
-from app.model.analysis.highlights import sample_cells, split_shot
+from app.postprocess.highlights import sample_cells, split_shot
 
 from .synthetic import consecutive_shots as _shots
 from .synthetic import shot_features, uniform_attention
@@ -240,7 +240,7 @@ def test_a_full_budget_takes_every_valuable_segment() -> None:
 
 
 def test_highlights_spread_over_shots_rather_than_replaying_one() -> None:
-    from app.model.analysis.types import Shot
+    from app.postprocess.types import Shot
 
     # One long shot slightly more important than a short one; room for two 2 s pieces.
     times = np.arange(0.25, 10.0, 0.5)  # 20 samples, 2 fps

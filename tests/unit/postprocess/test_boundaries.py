@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from app.model.analysis import (
+from app.postprocess import (
     Boundary,
     find_boundaries,
     merge_short_shots,
@@ -18,7 +18,7 @@ from app.model.analysis import (
     refinement_windows,
     shots_from_boundaries,
 )
-from app.model.analysis.boundaries import MAX_BOUNDARIES_TO_REFINE
+from app.postprocess.boundaries import MAX_BOUNDARIES_TO_REFINE
 
 TIMES = np.arange(10) * 0.5  # a 2 fps timeline: 0.0, 0.5, ..., 4.5
 

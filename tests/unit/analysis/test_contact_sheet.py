@@ -1,4 +1,4 @@
-"""The keyframe contact sheet (app/render.py)."""
+"""The keyframe contact sheet (app/analysis/contact_sheet.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.render import CAPTION_HEIGHT_PX, contact_sheet
+from app.analysis.contact_sheet import CAPTION_HEIGHT_PX, contact_sheet
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200),
            (200, 30, 200)]

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import av
 import av.container
@@ -24,9 +24,10 @@ import av.video.stream
 import numpy as np
 
 from app.errors import VideoRejected
+from app.video.container import check_resolution
 from app.video.index import PacketIndex
-from app.video.probe import VideoPolicy, check_resolution
 from app.video.refs import unreferenced_check
+from app.video.types import VideoPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def frame_pts(frame: av.VideoFrame) -> int | None:
 
 def decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                    seek_pts: int | None, budget: Budget,
-                   skip: Callable[[av.Packet], bool] | None = None) -> Iterator[av.VideoFrame]:
+                   skip: Callable[[av.Packet[Any]], bool] | None = None) -> Iterator[av.VideoFrame]:
     """Frames from ``seek_pts``'s keyframe (or from where the container is) to the end.
 
     Packet by packet, so a corrupt packet costs one unit of budget instead of the whole decode.
@@ -229,7 +230,7 @@ class FrameSampler(Generic[T]):
             prev, prev_pts = frame, pts
         return results
 
-    def _skip(self, packet: av.Packet) -> bool:
+    def _skip(self, packet: av.Packet[Any]) -> bool:
         pts = packet.pts
         if pts is None or pts in self._keep or self._unreferenced is None:
             return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.model.analysis.types import Boundary, Shot
+from app.postprocess.types import Boundary, Shot
 
 # A difference counts as "elevated" when it rises above the quietest difference by at least this
 # share of the peak's rise. Half separates a dissolve's plateau of moderate differences from

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.model.analysis import Shot
+from app.postprocess import Shot
 
 NUM_CLASSES = 10
 LABELS = [f"class{c}" for c in range(NUM_CLASSES)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from app.api.schemas import ClassifyResponse, SummarizeResponse
+from app.analysis.schemas import ClassifyResponse, SummarizeResponse
 from app.inference.pipeline import PipelineResult
 
 

@@ -10,8 +10,11 @@ Thumbnails keep their aspect ratio and are centred in their cell.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
@@ -82,3 +85,17 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont
     while text and draw.textlength(text + _ELLIPSIS, font=font) > max_width:
         text = text[:-1]
     return text.rstrip() + _ELLIPSIS
+
+
+def keyframe_sheet(bodies: Sequence[Mapping[str, Any]],
+                   caption: Callable[[Mapping[str, Any], Mapping[str, Any]], str]) -> bytes:
+    """One sheet of every keyframe thumbnail in ``bodies`` (summarize bodies rendered with
+    thumbnails), captioned by ``caption(body, keyframe)``. Raises ValueError if none has one."""
+    thumbnails: list[bytes] = []
+    captions: list[str] = []
+    for body in bodies:
+        for keyframe in body["keyframes"]:
+            if keyframe.get("thumbnail_jpeg_base64"):
+                thumbnails.append(base64.b64decode(keyframe["thumbnail_jpeg_base64"]))
+                captions.append(caption(body, keyframe))
+    return contact_sheet(thumbnails, captions)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,18 +19,18 @@ import av.video.stream
 
 from app.errors import UnsupportedMedia, VideoRejected
 from app.video.sniff import sniff_container
+from app.video.types import (  # noqa: F401  (re-exported: callers name them from here)
+    DEFAULT_ALLOWED_CODECS,
+    DEFAULT_ALLOWED_CONTAINERS,
+    VideoInfo,
+    VideoPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
 # PyAV's bridge from FFmpeg's log callback into Python logging can deadlock with threaded
 # decoding of corrupt files (PyAV #751, #909). Keep it off in every process that imports us.
 av.logging.set_level(None)
-
-DEFAULT_ALLOWED_CONTAINERS: frozenset[str] = frozenset({"mp4", "matroska", "avi", "mpegts"})
-DEFAULT_ALLOWED_CODECS: frozenset[str] = frozenset({
-    "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "msmpeg4v2", "msmpeg4v3", "mjpeg", "cinepak",
-    "mpeg2video", "mpeg1video", "theora", "prores",
-})
 
 # Sniffed kind -> the FFmpeg demuxer that alone may open it. format_whitelist matches any of a
 # demuxer's comma-separated names, so "mov" covers "mov,mp4,m4a,3gp,3g2,mj2".
@@ -47,45 +46,6 @@ DEMUXERS: dict[str, str] = {
 # Bounded stream analysis: FFmpeg's defaults, written down so that a change is deliberate.
 PROBE_SIZE_BYTES = 5_000_000
 ANALYZE_DURATION_US = 5_000_000
-
-
-@dataclass(frozen=True)
-class VideoPolicy:
-    """Limits applied to every upload; built from settings by the caller."""
-
-    allowed_containers: frozenset[str] = DEFAULT_ALLOWED_CONTAINERS
-    allowed_codecs: frozenset[str] = DEFAULT_ALLOWED_CODECS
-    max_width: int = 7680
-    max_height: int = 4320
-    max_pixels: int = 7680 * 4320
-    max_duration_s: float = 3 * 3600.0
-    max_streams: int = 32
-    max_corrupt_packets: int = 64
-    max_decoded_frames: int = 20000
-    decode_timeout_s: float = 60.0
-
-
-@dataclass
-class VideoInfo:
-    """What the header says about the chosen video stream (after the policy checks).
-
-    ``duration_s`` comes from the header; ``decode`` replaces it with the duration measured from
-    packet timestamps. ``rotation_deg`` (counter-clockwise degrees to apply for display, one of
-    0/90/180/270) is only known once a frame is decoded, so ``probe`` leaves it at 0 and
-    ``decode`` fills it in.
-    """
-
-    container: str
-    codec: str
-    width: int
-    height: int
-    duration_s: float
-    fps: float
-    rotation_deg: int
-    pixel_format: str | None
-    bit_rate: int | None
-    has_audio: bool
-    size_bytes: int
 
 
 def open_input(path: str | os.PathLike[str], container: str,

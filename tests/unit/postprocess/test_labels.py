@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.model.analysis import Shot, aggregate_labels, frame_labels
-from app.model.analysis.labels import shot_label_scores, top_labels, video_label_scores
+from app.postprocess import Shot, aggregate_labels, frame_labels
+from app.postprocess.labels import shot_label_scores, top_labels, video_label_scores
 
 from .synthetic import LABELS, NUM_CLASSES, probs_for
 from .synthetic import consecutive_shots as _shots

@@ -1,4 +1,4 @@
-"""``analyse`` end to end on hand-made model outputs, including the edge cases."""
+"""``read_out`` end to end on hand-made model outputs, including the edge cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.errors import InferenceFailed, InvalidOption
-from app.model.analysis import AnalysisOptions, VideoAnalysis, analyse
+from app.postprocess import ReadoutOptions, VideoReadout, read_out
 
 from .synthetic import LABELS, boundary_probs, probs_for, shot_features, uniform_attention
 
@@ -19,14 +19,14 @@ SHOT_OF_SAMPLE = [0] * 6 + [1] * 6 + [2] * 8  # transitions in gaps 5 and 11
 CLASS_OF_SHOT = [1, 4, 9]
 
 
-def _analyse(options: AnalysisOptions | None = None, refined: list[float] | None = None,
-             bprob: np.ndarray | None = None) -> VideoAnalysis:
-    return analyse(TIMES, probs_for([CLASS_OF_SHOT[k] for k in SHOT_OF_SAMPLE]),
+def _read_out(options: ReadoutOptions | None = None, refined: list[float] | None = None,
+             bprob: np.ndarray | None = None) -> VideoReadout:
+    return read_out(TIMES, probs_for([CLASS_OF_SHOT[k] for k in SHOT_OF_SAMPLE]),
                    shot_features(SHOT_OF_SAMPLE), boundary_probs(20, [5, 11]) if bprob is None
                    else bprob, uniform_attention(20), 10.0, LABELS, options, refined)
 
 
-def _all_scores(result: VideoAnalysis) -> list[float]:
+def _all_scores(result: VideoReadout) -> list[float]:
     labels = [*result.video_labels, *(lb for s in result.shots for lb in s.labels),
               *(lb for f in result.frames for lb in f.labels)]
     return ([lb.score for lb in labels] + [p.score for p in result.importance]
@@ -34,7 +34,7 @@ def _all_scores(result: VideoAnalysis) -> list[float]:
 
 
 def test_a_three_shot_video_gets_shots_labels_keyframes_and_highlights() -> None:
-    result = _analyse()
+    result = _read_out()
 
     assert [(s.start_s, s.end_s, s.sample_indices[0], s.sample_indices[-1])
             for s in result.shots] == [(0.0, 2.75, 0, 5), (2.75, 5.75, 6, 11), (5.75, 10.0, 12, 19)]
@@ -49,7 +49,7 @@ def test_a_three_shot_video_gets_shots_labels_keyframes_and_highlights() -> None
 
 
 def test_the_result_is_plain_json() -> None:
-    result = _analyse(AnalysisOptions(include_frames=True))
+    result = _read_out(ReadoutOptions(include_frames=True))
 
     decoded = json.loads(json.dumps(dataclasses.asdict(result)))
 
@@ -60,7 +60,7 @@ def test_the_result_is_plain_json() -> None:
 
 
 def test_refined_times_move_boundaries_but_stay_in_their_gap() -> None:
-    result = _analyse(refined=[2.6, 100.0])
+    result = _read_out(refined=[2.6, 100.0])
 
     assert [(s.start_s, s.end_s) for s in result.shots] == [(0.0, 2.6), (2.6, 6.0),
                                                              (6.0, 10.0)]
@@ -68,8 +68,8 @@ def test_refined_times_move_boundaries_but_stay_in_their_gap() -> None:
 
 
 def test_refined_times_that_do_not_match_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.model.analysis.pipeline"):
-        result = _analyse(refined=[2.6])
+    with caplog.at_level(logging.WARNING, logger="app.postprocess.readout"):
+        result = _read_out(refined=[2.6])
 
     assert [s.start_s for s in result.shots] == [0.0, 2.75, 5.75]
     assert "1 refined times for 2 boundaries" in caplog.text
@@ -79,13 +79,13 @@ def test_min_shot_length_merges_a_short_shot() -> None:
     bprob = boundary_probs(20, [5, 7], high=0.9)
     bprob[7] = 0.7  # the weaker of the two boundaries around the 1 s shot
 
-    result = _analyse(AnalysisOptions(min_shot_s=1.5), bprob=bprob)
+    result = _read_out(ReadoutOptions(min_shot_s=1.5), bprob=bprob)
 
     assert [s.start_s for s in result.shots] == [0.0, 2.75]
 
 
 def test_one_sample_and_no_duration() -> None:
-    result = analyse(np.array([0.0]), probs_for([3]), np.ones((1, 8)), np.array([0.0]),
+    result = read_out(np.array([0.0]), probs_for([3]), np.ones((1, 8)), np.array([0.0]),
                      np.array([1.0]), 0.0, LABELS)
 
     assert [(s.start_s, s.end_s, s.sample_indices) for s in result.shots] == [(0.0, 0.0, [0])]
@@ -97,7 +97,7 @@ def test_one_sample_and_no_duration() -> None:
 
 
 def test_a_zero_duration_is_covered_up_to_the_last_sample() -> None:
-    result = analyse(TIMES[:4], probs_for([2] * 4), shot_features([0] * 4),
+    result = read_out(TIMES[:4], probs_for([2] * 4), shot_features([0] * 4),
                      boundary_probs(4, []), uniform_attention(4), 0.0, LABELS)
 
     assert [(s.start_s, s.end_s) for s in result.shots] == [(0.0, 1.5)]
@@ -105,14 +105,14 @@ def test_a_zero_duration_is_covered_up_to_the_last_sample() -> None:
 
 
 def test_no_boundary_gives_one_shot_and_one_keyframe() -> None:
-    result = _analyse(bprob=np.zeros(20))
+    result = _read_out(bprob=np.zeros(20))
 
     assert [(s.start_s, s.end_s) for s in result.shots] == [(0.0, 10.0)]
     assert len(result.keyframes) == 1
 
 
 def test_a_boundary_everywhere_still_gives_one_keyframe_per_shot() -> None:
-    result = _analyse(bprob=np.ones(20))
+    result = _read_out(bprob=np.ones(20))
 
     # Gaps 0, 2, ..., 18 survive suppression: a one-sample shot, then pairs of samples.
     assert [s.sample_indices for s in result.shots] == [[0]] + [[i, i + 1]
@@ -124,7 +124,7 @@ def test_a_boundary_everywhere_still_gives_one_keyframe_per_shot() -> None:
 
 def test_a_bad_option_is_an_invalid_option_error() -> None:
     with pytest.raises(InvalidOption, match="summary_ratio") as caught:
-        AnalysisOptions(summary_ratio=1.5)
+        ReadoutOptions(summary_ratio=1.5)
 
     assert caught.value.code == "invalid_option"
 
@@ -134,14 +134,14 @@ def test_non_finite_model_outputs_fail_the_request() -> None:
     features[3, 0] = np.nan
 
     with pytest.raises(InferenceFailed, match="features"):
-        analyse(TIMES, probs_for([1] * 20), features, np.zeros(20), uniform_attention(20),
+        read_out(TIMES, probs_for([1] * 20), features, np.zeros(20), uniform_attention(20),
                 10.0, LABELS)
 
 
 def test_outputs_of_the_wrong_shape_are_rejected() -> None:
     with pytest.raises(ValueError, match="boundary_prob"):
-        analyse(TIMES, probs_for([1] * 20), shot_features(SHOT_OF_SAMPLE), np.zeros(19),
+        read_out(TIMES, probs_for([1] * 20), shot_features(SHOT_OF_SAMPLE), np.zeros(19),
                 uniform_attention(20), 10.0, LABELS)
     with pytest.raises(ValueError, match="labels"):
-        analyse(TIMES, probs_for([1] * 20), shot_features(SHOT_OF_SAMPLE), np.zeros(20),
+        read_out(TIMES, probs_for([1] * 20), shot_features(SHOT_OF_SAMPLE), np.zeros(20),
                 uniform_attention(20), 10.0, LABELS[:5])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.model.analysis.types import Label, Shot
+from app.postprocess.types import Label, Shot
 
 # Video score = VIDEO_MAX_WEIGHT * best shot + (1 - VIDEO_MAX_WEIGHT) * duration-weighted mean.
 # An even blend lets a label that is confident in one short shot keep half its score, while a
@@ -29,12 +29,14 @@ def frame_weights(probs: np.ndarray) -> np.ndarray:
     n = probs.shape[0]
     confidence = probs.max(axis=1)  # (n,)
     if n == 1:
-        return confidence.copy()
+        copied: np.ndarray = confidence.copy()
+        return copied
     consensus = (probs.sum(axis=0, keepdims=True) - probs) / (n - 1)  # (n, C)
     norms = np.linalg.norm(probs, axis=1) * np.linalg.norm(consensus, axis=1)  # (n,)
     dots = (probs * consensus).sum(axis=1)  # (n,)
     agreement = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
-    return confidence * np.clip(agreement, 0.0, 1.0)
+    weighted: np.ndarray = confidence * np.clip(agreement, 0.0, 1.0)
+    return weighted
 
 
 def shot_label_scores(frame_probs: np.ndarray, shots: list[Shot]) -> np.ndarray:
@@ -66,7 +68,9 @@ def video_label_scores(shot_scores: np.ndarray, shots: list[Shot]) -> np.ndarray
         durations = np.array([float(len(shot.sample_indices)) for shot in shots])
     mean = durations @ shot_scores / durations.sum()
     best = shot_scores.max(axis=0)
-    return np.clip(VIDEO_MAX_WEIGHT * best + (1.0 - VIDEO_MAX_WEIGHT) * mean, 0.0, 1.0)
+    scores: np.ndarray = np.clip(VIDEO_MAX_WEIGHT * best + (1.0 - VIDEO_MAX_WEIGHT) * mean,
+                                 0.0, 1.0)
+    return scores
 
 
 def top_labels(scores: np.ndarray, labels: list[str], top_k: int,

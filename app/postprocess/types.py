@@ -12,7 +12,7 @@ from app.errors import InvalidOption
 
 
 @dataclass(frozen=True)
-class AnalysisOptions:
+class ReadoutOptions:
     """What a caller may choose about the analysis (the model outputs are fixed).
 
     ``num_keyframes=None`` asks for one keyframe per shot, capped at ``max_keyframes``; an
@@ -110,10 +110,10 @@ class Segment:
 
 
 @dataclass
-class VideoAnalysis:
+class VideoReadout:
     video_labels: list[Label]
     shots: list[Shot]
-    frames: list[FrameLabels]  # empty unless AnalysisOptions.include_frames
+    frames: list[FrameLabels]  # empty unless ReadoutOptions.include_frames
     importance: list[ImportancePoint]
     keyframes: list[Keyframe]
     highlights: list[Segment]

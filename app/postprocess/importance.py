@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.model.analysis.types import Shot
+from app.postprocess.types import Shot
 
 # Floors keep one weak factor from zeroing a sample the others rate highly: a shot that looks
 # like the rest of the video, or a sample the Transformer ignores, still counts for half.
@@ -18,7 +18,8 @@ def unit_rows(features: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), for cosine similarities."""
     x = np.asarray(features, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    unit: np.ndarray = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return unit
 
 
 def centrality(features: np.ndarray, shots: list[Shot]) -> np.ndarray:
@@ -86,4 +87,5 @@ def importance_scores(features: np.ndarray, attention_mass: np.ndarray,
     spread = float(raw.max() - raw.min())
     if spread <= _FLAT * float(raw.max()):
         return np.ones(num_samples)
-    return np.clip((raw - raw.min()) / spread, 0.0, 1.0)
+    scaled: np.ndarray = np.clip((raw - raw.min()) / spread, 0.0, 1.0)
+    return scaled

@@ -20,12 +20,13 @@ import av
 import numpy as np
 
 from app.errors import VideoRejected
+from app.video.container import check_duration, inspect_container, open_input
 from app.video.convert import rotation_quarters, to_gray, to_jpeg, to_model_input
+from app.video.frame_sampler import Budget, FrameSampler, configure_decoder, frame_pts
 from app.video.index import PacketIndex, scan_packets
-from app.video.probe import VideoInfo, VideoPolicy, check_duration, inspect_container, open_input
-from app.video.sampler import Budget, FrameSampler, configure_decoder, frame_pts
-from app.video.sampling import SamplingSpec, plan_sample_times
+from app.video.sample_plan import SamplingSpec, plan_sample_times
 from app.video.sniff import sniff_container
+from app.video.types import DecodedVideo, VideoInfo, VideoPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +36,6 @@ T = TypeVar("T")
 # A straight pass is always right there.
 _UNSEEKABLE = frozenset({"mpegts"})
 MAX_GRAY_STRIP_FRAMES = 256
-
-
-@dataclass
-class DecodedVideo:
-    info: VideoInfo
-    frames: np.ndarray     # (N, crop, crop, 3) uint8 RGB, upright
-    times_s: np.ndarray    # (N,) float64: presentation times of the frames actually used
-    mode: str              # "exact" or "fast" (what was done, not what was asked)
-    decode_ms: float
-    frames_decoded: int
 
 
 @dataclass

@@ -3,10 +3,10 @@
 Inputs per video: sample times, per-frame class probabilities, frame features, the boundary
 head's P(transition in gap i), and the attention each sample receives. Outputs: shots, labels
 at frame / shot / video level, an importance curve, keyframes and highlight segments
-(``analyse``). The steps are importable one by one for notebooks and evaluation.
+(``read_out``). The steps are importable one by one for notebooks and evaluation.
 """
 
-from app.model.analysis.boundaries import (
+from app.postprocess.boundaries import (
     find_boundaries,
     merge_short_shots,
     refine_boundary,
@@ -14,26 +14,26 @@ from app.model.analysis.boundaries import (
     refinement_windows,
     shots_from_boundaries,
 )
-from app.model.analysis.highlights import knapsack, select_highlights
-from app.model.analysis.importance import importance_scores
-from app.model.analysis.keyframes import select_keyframes
-from app.model.analysis.labels import aggregate_labels, frame_labels
-from app.model.analysis.pipeline import analyse
-from app.model.analysis.types import (
-    AnalysisOptions,
+from app.postprocess.highlights import knapsack, select_highlights
+from app.postprocess.importance import importance_scores
+from app.postprocess.keyframes import select_keyframes
+from app.postprocess.labels import aggregate_labels, frame_labels
+from app.postprocess.readout import read_out
+from app.postprocess.types import (
     Boundary,
     FrameLabels,
     ImportancePoint,
     Keyframe,
     Label,
+    ReadoutOptions,
     Segment,
     Shot,
-    VideoAnalysis,
+    VideoReadout,
 )
 
 __all__ = [
-    "AnalysisOptions", "Boundary", "FrameLabels", "ImportancePoint", "Keyframe", "Label",
-    "Segment", "Shot", "VideoAnalysis", "aggregate_labels", "analyse", "find_boundaries",
+    "ReadoutOptions", "Boundary", "FrameLabels", "ImportancePoint", "Keyframe", "Label",
+    "Segment", "Shot", "VideoReadout", "aggregate_labels", "read_out", "find_boundaries",
     "frame_labels", "importance_scores", "knapsack", "merge_short_shots", "refine_boundary",
     "refined_times", "refinement_windows", "select_highlights", "select_keyframes",
     "shots_from_boundaries",

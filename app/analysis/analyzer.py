@@ -1,0 +1,144 @@
+"""The analysis use case: one stored video, a task and its options -> the response body, computed
+at most once through the result cache and its single flight.
+
+HTTP (``app.api``), the jobs (``app.jobs``) and the CLI are thin adapters over ``Analyzer``: they
+receive the video and options their own way, and this is the only place that turns them into a
+cache key, a pipeline run and a rendered body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from app.analysis.bodies import render_body
+from app.cache import ResultCache, make_cache_key
+from app.inference.decode_pool import DecodePool
+from app.inference.host import ModelHost
+from app.inference.pipeline import PipelineOptions, PipelineResult
+from app.metrics import Metrics
+
+Task = Literal["classify", "summarize"]
+
+# Hears "decoded" and "inferred" (from the pipeline), then "analyzed" once the answer is read out.
+StageHook = Callable[[str], Awaitable[None]]
+
+_STAGES = ("decode_ms", "queue_ms", "inference_ms", "model_tail_ms", "refine_ms")
+
+
+@dataclass(frozen=True)
+class StoredVideo:
+    """A video on local disk with its content hash. ``is_temporary``: the file belongs to a
+    request that may end before a shared computation does (an upload), so the computation works
+    on its own link to it; a user's own file (the CLI) is read where it is."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    is_temporary: bool = True
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    body: dict[str, Any]
+    was_cached: bool
+
+
+class Analyzer:
+    def __init__(self, *, models: ModelHost, cache: ResultCache, decode_pool: DecodePool,
+                 metrics: Metrics) -> None:
+        self._models = models
+        self._cache = cache
+        self._decode_pool = decode_pool
+        self._metrics = metrics
+
+    def is_ready(self) -> bool:
+        return self._models.is_ready
+
+    def require_ready(self) -> None:
+        """Raise 503 ``not_ready`` while the models load (before anyone uploads for nothing)."""
+        self._models.require_ready()
+
+    def cache_key(self, sha256: str, task: Task, options: PipelineOptions) -> str:
+        """The one key for this answer (raises ``ModelNotFound`` for an unknown model)."""
+        runtime = self._models.require_ready().runtime(options.model)
+        return make_cache_key(sha256, task, runtime.loaded.name, runtime.loaded.version,
+                              options.cache_options(task))
+
+    async def cached(self, key: str) -> dict[str, Any] | None:
+        return await self._cache.get(key)
+
+    async def check_policy(self, video: StoredVideo) -> None:
+        """Probe the video against the upload policy in a decode process (raises the 4xx)."""
+        pipeline = self._models.require_ready()
+        await self._decode_pool.run("probe", str(video.path), pipeline.policy,
+                                    timeout_s=pipeline.decode_timeout_s)
+
+    async def analyze(self, video: StoredVideo, task: Task, options: PipelineOptions, *,
+                      request_id: str, timeout_s: float, read_cache: bool = True,
+                      started: float | None = None, on_stage: StageHook | None = None
+                      ) -> Analyzed:
+        """The body of ``task`` for ``video``, stamped with ``request_id``.
+
+        ``started`` (``time.monotonic()``) is when the caller's request began, for
+        ``timings.total_ms``; ``read_cache=False`` recomputes and stores the fresh answer.
+        """
+        started = time.monotonic() if started is None else started
+        pipeline = self._models.require_ready()
+        key = self.cache_key(video.sha256, task, options)
+        deadline = time.monotonic() + timeout_s
+
+        async def compute() -> dict[str, Any]:
+            with _own_link(video) as path:
+                result = await pipeline.run(path, options, deadline=deadline,
+                                            want_summary=task == "summarize", on_stage=on_stage)
+            if on_stage is not None:
+                await on_stage("analyzed")
+            self._observe(result)
+            return render_body(task, result, request_id=request_id,
+                               total_ms=(time.monotonic() - started) * 1000,
+                               include_frames=options.include_frames)
+
+        body, was_cached = await self._cache.get_or_compute(key, compute, read=read_cache)
+        return Analyzed({**body, "request_id": request_id}, was_cached)
+
+    def _observe(self, result: PipelineResult) -> None:
+        for stage in _STAGES:
+            self._metrics.stage_seconds.labels(stage[:-3]).observe(
+                result.timings_ms.get(stage, 0.0) / 1000)
+
+
+@contextlib.contextmanager
+def _own_link(video: StoredVideo) -> Iterator[Path]:
+    # The flight may outlive the request that started it (identical requests wait on it), so it
+    # reads its own link to an upload, not the request's temp file.
+    if not video.is_temporary:
+        yield video.path
+        return
+    with flight_copy(video.path) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def flight_copy(path: Path) -> Iterator[Path]:
+    """A second name for the upload (a hard link: no copy) that lives as long as the block."""
+    fd, name = tempfile.mkstemp(prefix="vbs-flight-", dir=path.parent)
+    os.close(fd)
+    link = Path(name)
+    try:
+        link.unlink()
+        try:
+            os.link(path, link)
+        except OSError:  # filesystems without hard links
+            shutil.copyfile(path, link)
+        yield link
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()

@@ -1,0 +1,147 @@
+"""The response bodies of an analysis (pydantic only): validated when rendered, and the
+OpenAPI document's schemas.
+
+Times are seconds (float), scores are in 0..1, as in the hosted video APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+_EXAMPLE_VIDEO: dict[str, JsonValue] = {
+    "container": "mp4", "codec": "h264", "width": 640, "height": 272, "duration_s": 10.0,
+    "fps": 25.0, "size_bytes": 1003405, "frames_sampled": 20, "sampling_mode": "exact",
+    "sample_fps": 2.0}
+_EXAMPLE_TIMINGS: dict[str, JsonValue] = {
+    "decode_ms": 180.2, "queue_ms": 3.1, "inference_ms": 240.5, "model_tail_ms": 35.2,
+    "refine_ms": 40.0,
+    "analysis_ms": 2.0, "thumbnails_ms": 0.0, "total_ms": 470.0, "batch_size": 1}
+
+
+class Label(BaseModel):
+    label: str
+    class_id: int
+    score: float = Field(ge=0, le=1)
+
+
+class ShotLabels(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+    labels: list[Label]
+
+
+class FrameLabels(BaseModel):
+    time_s: float
+    labels: list[Label]
+
+
+class VideoMetadata(BaseModel):
+    container: str
+    codec: str
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    size_bytes: int
+    frames_sampled: int
+    sampling_mode: Literal["exact", "fast"]
+    sample_fps: float
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Timings(BaseModel):
+    """Server-side milliseconds. Frame models stream: the CNN runs on the first frames while
+    the rest decode, so the stages overlap and need not add up to ``total_ms``."""
+
+    decode_ms: float = Field(description="wall time of decoding the sampled frames")
+    queue_ms: float = Field(description="time this video's work waited for a model worker")
+    inference_ms: float = Field(description="compute time of the model batches that carried "
+                                            "this video")
+    model_tail_ms: float = Field(0.0, description="model time after the last frame was "
+                                                  "decoded: what the model added to latency")
+    refine_ms: float = 0.0
+    analysis_ms: float = 0.0
+    thumbnails_ms: float = 0.0
+    total_ms: float = 0.0
+    batch_size: int = 1
+
+
+class ClassifyResponse(BaseModel):
+    request_id: str
+    model: ModelRef
+    video: VideoMetadata
+    video_labels: list[Label]
+    shot_labels: list[ShotLabels]
+    frame_labels: list[FrameLabels] | None = None
+    timings: Timings
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "request_id": "9f1c2e7a4b6d4d0f",
+        "model": {"name": "videobert-lite0", "version": "1.0.0"},
+        "video": _EXAMPLE_VIDEO,
+        "video_labels": [{"label": "mountain bike", "class_id": 671, "score": 0.41}],
+        "shot_labels": [{"index": 0, "start_s": 0.0, "end_s": 1.2,
+                         "labels": [{"label": "mountain bike", "class_id": 671,
+                                     "score": 0.52}]}],
+        "frame_labels": None,
+        "timings": _EXAMPLE_TIMINGS,
+    }})
+
+
+class Shot(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+
+
+class ImportancePoint(BaseModel):
+    time_s: float
+    score: float = Field(ge=0, le=1)
+
+
+class Keyframe(BaseModel):
+    time_s: float
+    shot_index: int
+    score: float = Field(ge=0, le=1)
+    thumbnail_jpeg_base64: str | None = None
+
+
+class Segment(BaseModel):
+    start_s: float
+    end_s: float
+    shot_index: int
+    score: float = Field(ge=0, le=1)
+
+
+class SummarizeResponse(BaseModel):
+    request_id: str
+    model: ModelRef
+    video: VideoMetadata
+    shots: list[Shot]
+    importance: list[ImportancePoint]
+    keyframes: list[Keyframe]
+    highlights: list[Segment]
+    highlight_duration_s: float
+    budget_s: float
+    timings: Timings
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "request_id": "9f1c2e7a4b6d4d0f",
+        "model": {"name": "videobert-lite0", "version": "1.0.0"},
+        "video": _EXAMPLE_VIDEO,
+        "shots": [{"index": 0, "start_s": 0.0, "end_s": 1.2},
+                  {"index": 1, "start_s": 1.2, "end_s": 3.04}],
+        "importance": [{"time_s": 0.0, "score": 0.62}, {"time_s": 0.5, "score": 0.81}],
+        "keyframes": [{"time_s": 0.5, "shot_index": 0, "score": 0.81,
+                       "thumbnail_jpeg_base64": None}],
+        "highlights": [{"start_s": 0.0, "end_s": 1.2, "shot_index": 0, "score": 0.7}],
+        "highlight_duration_s": 1.2, "budget_s": 1.5,
+        "timings": _EXAMPLE_TIMINGS,
+    }})
