@@ -87,14 +87,15 @@ def test_client_hanging_up_mid_upload_leaks_nothing(server: ServeProcess, clip: 
 def test_client_hanging_up_before_the_answer_costs_one_inference_that_is_cached(
         server: ServeProcess, tmp_path: Path) -> None:
     fresh = make_video(tmp_path / "fresh.mp4", width=80, height=48, fps=10,
-                       duration_s=1.5).read_bytes()
+                       duration_s=8.0).read_bytes()
     fds = server.open_fds()
     batches = server.metric("videobert_batch_videos_count")
     with server.open_upload(content_length=len(fresh)) as sock:
         sock.sendall(fresh)
         # Hang up once the upload is in and its computation has begun (it works on its own
         # link to the upload, named vbs-flight-*) ...
-        assert wait_until(lambda: any(server.uploads.glob("vbs-flight-*")), 30)
+        assert wait_until(lambda: any(server.uploads.glob("vbs-flight-*")), 30,
+                          interval_s=0.002)
     # ... and the computation still runs to its end with nobody listening ...
     assert wait_until(lambda: server.metric("videobert_batch_videos_count") == batches + 1, 60)
     assert_recovered(server, fds)
