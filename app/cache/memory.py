@@ -7,9 +7,10 @@ answers survive a Redis outage and skip a network round trip).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from cachetools import TTLCache
 
 from app.cache.base import Compute, FlightCache, Outcome
 from app.cache.codec import decode_value
@@ -17,9 +18,11 @@ from app.metrics import Metrics
 
 
 class LRUStore:
-    """``max_entries`` most recently used ``bytes`` values, each dropped ``ttl_s`` after its set.
+    """``max_entries`` most recently used ``bytes`` values, each dropped ``ttl_s`` after its set
+    (a read does not extend it). ``max_entries=0`` stores nothing.
 
-    ``max_entries=0`` stores nothing. Not thread-safe: it lives on one event loop.
+    A thin adapter over ``cachetools.TTLCache`` (docs/design.md, "Hand-written parts"). Not
+    thread-safe: it lives on one event loop.
     """
 
     def __init__(self, max_entries: int, ttl_s: float, *,
@@ -30,37 +33,30 @@ class LRUStore:
             raise ValueError("ttl_s must be positive")
         self.max_entries = max_entries
         self.ttl_s = ttl_s
-        self._clock = clock
-        # key -> (expiry on the clock, encoded value), least recently used first
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        # TTLCache refuses maxsize 0 on every set; an empty store needs no cache at all.
+        self._entries: TTLCache[str, bytes] | None = (
+            TTLCache(maxsize=max_entries, ttl=ttl_s, timer=clock) if max_entries else None)
 
     def __len__(self) -> int:
+        if self._entries is None:
+            return 0
+        self._entries.expire()
         return len(self._entries)
 
     def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires_at, data = entry
-        if self._clock() >= expires_at:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return data
+        return self._entries.get(key) if self._entries is not None else None
 
     def set(self, key: str, data: bytes) -> None:
-        if self.max_entries == 0:
-            return
-        self._entries[key] = (self._clock() + self.ttl_s, data)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if self._entries is not None:
+            self._entries[key] = data
 
     def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
+        if self._entries is not None:
+            self._entries.pop(key, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        if self._entries is not None:
+            self._entries.clear()
 
 
 class MemoryCache(FlightCache):

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import LockNotOwnedError, RedisError, ResponseError
 
 from app.cache.base import Compute, FlightCache, Outcome
 from app.cache.breaker import BreakerState, CircuitBreaker
@@ -35,16 +35,6 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-# Delete / extend the lock only while it is still ours: after an expiry another instance may
-# hold it, and deleting that would let a third one compute too.
-_UNLOCK_LUA = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-_RENEW_LUA = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
 
 
 class _Unavailable(enum.Enum):
@@ -84,15 +74,12 @@ class RedisCache(FlightCache):
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
         self._lock_s = lock_s
-        self._lock_ms = max(1, int(lock_s * 1000))
         self._wait_s = lock_s if wait_s is None else wait_s
         self._poll_initial_s = poll_initial_s
         self._poll_max_s = poll_max_s
         self._call_deadline_s = call_deadline_s
         self._breaker = breaker
         self._local = local
-        self._unlock = client.register_script(_UNLOCK_LUA)
-        self._renew = client.register_script(_RENEW_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_s: int, connect_timeout_ms: float, timeout_ms: float,
@@ -161,23 +148,25 @@ class RedisCache(FlightCache):
 
     async def _coordinated(self, key: str, compute: Compute) -> Outcome:
         """Compute under the cross-process lock, or wait for whoever holds it."""
-        lock_key = key + ":lock"
-        token = secrets.token_hex(16)
+        # redis-py's lock: SET NX PX with a random token; release and renewal only while the
+        # token is still ours (after an expiry another instance may hold it, and deleting that
+        # would let a third one compute too).
+        lock = self._client.lock(key + ":lock", timeout=self._lock_s, blocking=False,
+                                 thread_local=False)
         deadline = time.monotonic() + self._wait_s
         delay_s = self._poll_initial_s
         while True:
-            locked = await self._call(lambda: self._client.set(lock_key, token, nx=True,
-                                                               px=self._lock_ms))
+            locked = await self._call(lock.acquire)
             if locked is UNAVAILABLE:
                 break  # Redis cannot coordinate: compute here rather than wait on it
             if locked:
                 # The holder we waited for may have stored its result just before we locked.
                 found = await self._fetch(key)
                 if isinstance(found, Entry):
-                    await self._call(lambda: self._unlock(keys=[lock_key], args=[token]))
+                    await self._call(lambda: _released(lock))
                     self._count("coalesced")
                     return found.outcome()
-                return await self._computed_locked(key, compute, lock_key, token)
+                return await self._computed_locked(key, compute, lock)
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 log.warning("waited %.1f s for another instance to compute %s; computing here",
@@ -193,23 +182,21 @@ class RedisCache(FlightCache):
                 return found.outcome()
         return await self._computed(key, compute)
 
-    async def _computed_locked(self, key: str, compute: Compute, lock_key: str,
-                               token: str) -> Outcome:
-        keeper = asyncio.create_task(self._keep_lock(lock_key, token))
+    async def _computed_locked(self, key: str, compute: Compute, lock: Lock) -> Outcome:
+        keeper = asyncio.create_task(self._keep_lock(lock))
         try:
             return await self._computed(key, compute)  # stores before the lock goes
         finally:
             keeper.cancel()
-            await self._call(lambda: self._unlock(keys=[lock_key], args=[token]))
+            await self._call(lambda: _released(lock))
 
-    async def _keep_lock(self, lock_key: str, token: str) -> None:
+    async def _keep_lock(self, lock: Lock) -> None:
         while True:
             await asyncio.sleep(self._lock_s / 3)
-            renewed = await self._call(
-                lambda: self._renew(keys=[lock_key], args=[token, self._lock_ms]))
-            if renewed == 0:
+            renewed = await self._call(lambda: _renewed(lock))
+            if renewed is False:
                 log.info("lost the single-flight lock %s; another instance may compute too",
-                         lock_key)
+                         lock.name)
                 return
 
     async def _lookup(self, key: str) -> Entry | None | _Unavailable:
@@ -266,3 +253,20 @@ class RedisCache(FlightCache):
             raise
         self._breaker.record_success()
         return result
+
+
+async def _released(lock: Lock) -> bool:
+    """Release the lock if it is still ours; False if it expired (not an error of Redis)."""
+    try:
+        await lock.release()
+    except LockNotOwnedError:
+        return False
+    return True
+
+
+async def _renewed(lock: Lock) -> bool:
+    """Reset the lock's expiry to its full lifetime if it is still ours."""
+    try:
+        return await lock.reacquire()
+    except LockNotOwnedError:
+        return False
