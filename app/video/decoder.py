@@ -1,7 +1,7 @@
 """The public decoding entry points: sampled model input, thumbnails, gray strips.
 
 Each call sniffs, opens with the one sniffed demuxer, applies the policy, indexes the packets
-(no decoding), then decodes only what the targets need (see ``sampler.py``). Times are seconds
+(no decoding), then decodes only what the targets need (see ``frame_sampler.py``). Times are seconds
 from the video stream's start time, both in and out.
 """
 
