@@ -5,7 +5,7 @@
 Runs the real app in-process (ASGI, no network hop), so the times are server-side: upload
 streaming + sha256 + cache lookup for a hit; upload + decode + model + analysis for a cold
 request (Cache-Control: no-cache). Without --redis-url it starts a private redis-server.
-Prints a table and writes bench/results/cache.json.
+Prints a table, writes bench/results/cache.json and regenerates docs/cache.md's table from it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -29,6 +28,8 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.settings import Settings
+from bench import doc_tables
+from bench.provenance import provenance
 from training.sources import clips_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url")
     parser.add_argument("--size-mb", type=float, default=10.0)
     args = parser.parse_args(argv)
+    started = provenance()
 
     workdir = Path(tempfile.mkdtemp(prefix="vbs-cache-bench-"))
     upload = make_upload(workdir / "upload.mp4", args.size_mb)
@@ -122,11 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-    rows["cpu"] = _cpu_model()
-    rows["cores"] = os.cpu_count()
-    rows["date"] = time.strftime("%Y-%m-%d")
+    rows.update(started)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cache.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / "cache.json").write_text(json.dumps(rows, indent=2) + "\n")
+    doc_tables.update_from(RESULTS / "cache.json")
     print(f"upload {rows['upload_mb']} MB; sha256 of it: {rows['sha256_ms']:.1f} ms")
     print(f"{'backend':<8} {'cold ms':>10} {'hit ms':>10} {'speed-up':>9}")
     for backend in ("memory", "redis"):
@@ -134,16 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{backend:<8} {r['cold_ms']:>10.1f} {r['hit_ms']:>10.1f} "
               f"{r['cold_ms'] / r['hit_ms']:>8.1f}x")
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

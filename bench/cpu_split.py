@@ -5,7 +5,8 @@ Starts the service as ``bench.run`` does, drives one workload, and reports CPU m
 video for the decode processes and for each busy thread of the server process (the model
 workers, the event loop, the pipe readers), next to the stage measurements of the same clips.
 The answer to "the server spent N CPU ms a video against M for the stages alone: where?".
-Writes bench/results/cpu_split.json.
+Writes bench/results/cpu_split.json and regenerates the docs/performance.md table made from
+it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import torch
 
 from app.inference.host import resolve_precision
 from app.model import load_model
+from bench import doc_tables
 from bench.loadgen import drive
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE
 from bench.peer_common import service_policy, service_spec
+from bench.provenance import provenance
 from bench.run import RESULTS, TMP
 from bench.servers import OursConfig, ours_spec, running
 from bench.stages import measure_workload
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     torch.set_num_threads(1)
+    started = provenance()  # the load average before this run adds its own
     cores = os.cpu_count() or 1
     [workload] = [w for w in build_workloads(TMP / "workload", quick=False)
                   if w.name == args.workload]
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             if ms >= 1}
     out: dict[str, Any] = {
         "workload": workload.name, "concurrency": args.concurrency, "requests": requests,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **started,
         "videos_per_s": round(result.videos_per_s, 3),
         "server_cpu_ms_per_video": busy,
         "stage_cpu_ms_per_video": {"decode": round(stage.decode_cpu_ms),
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cpu_split.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))  # noqa: T201 - a script's report
+    doc_tables.update_from(RESULTS / "cpu_split.json")
     return 0
 
 

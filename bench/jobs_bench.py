@@ -8,6 +8,11 @@ processes. The clock starts once every worker is ready (model loaded) and all jo
 at once; it stops when the last job has ended. Every job is a different video (no cache hits),
 queued straight into Redis the way ``POST /v1/jobs`` queues it, so the figure is the workers'
 throughput, not the API's.
+
+Each run is recorded under its label (``--label``, default "MODEL, N jobs of S s clips") in
+bench/results/jobs.json, replacing an earlier run with the same label and keeping the others,
+and docs/jobs.md's table is regenerated from the file (``--no-docs``: leave the docs alone;
+``--out PATH``: record elsewhere, for trials, and leave the docs alone).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -30,10 +37,13 @@ from app.jobs.queue import GROUP, STREAM_KEY
 from app.jobs.records import JobRecord, new_job_id
 from app.jobs.store import job_key
 from app.settings import REPO_ROOT
+from bench import doc_tables
+from bench.provenance import provenance
 from tests.media import make_video
 from tests.redis_server import RedisServer
 
 START_TIMEOUT_S = 180.0
+RESULT = REPO_ROOT / "bench" / "results" / "jobs.json"
 
 
 @dataclass(frozen=True)
@@ -132,8 +142,18 @@ def run_config(config: Config, clips: list[Path], store: Path, model: str,
                     proc.kill()
 
 
+def record(path: Path, label: str, workload: dict[str, Any]) -> None:
+    """Merge one workload's run into the result file under ``label``: reruns replace their own
+    entry, the other workloads stay as they were measured."""
+    data: dict[str, Any] = (json.loads(path.read_text(encoding="utf-8")) if path.exists()
+                            else {})
+    data.setdefault("workloads", {})[label] = workload
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.jobs_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each video")
@@ -142,9 +162,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="the repo's videobert-lite0 instead of the tiny test model")
     parser.add_argument("--configs", default="1x1x1,2x1x1,1x2x2",
                         help="workers x decode processes x torch threads, comma separated")
+    parser.add_argument("--label", help="the workload's row in the table (default: "
+                        "\"MODEL, N jobs of S s clips\")")
+    parser.add_argument("--out", type=Path, default=RESULT,
+                        help="record the run in this file instead (docs are then left alone)")
+    parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/jobs.md")
     args = parser.parse_args(argv)
 
     configs = [Config(*(int(v) for v in c.split("x"))) for c in args.configs.split(",")]
+    model_name = "videobert-lite0" if args.real else "tiny"
+    label = args.label or f"{model_name}, {args.jobs} jobs of {args.seconds:g} s clips"
+    workload: dict[str, Any] = {
+        "model": model_name, "jobs": args.jobs, "seconds": args.seconds,
+        "concurrency": args.concurrency, **provenance(),
+        "command": "python -m bench.jobs_bench "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
+        "rows": []}
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
         root = Path(tmp)
         clips = make_clips(root / "clips", args.jobs, args.seconds)
@@ -164,6 +197,16 @@ def main(argv: list[str] | None = None) -> int:
             outcome = ",".join(f"{v} {k}" for k, v in sorted(counts.items()))
             print(f"| {config.label:<48} | {wall_s:6.1f} | {args.jobs / wall_s:6.2f} | "
                   f"{outcome:<7} | {attempts:12.2f} |", flush=True)
+            workload["rows"].append({
+                "label": config.label, "workers": config.workers,
+                "decode_processes": config.decode_workers,
+                "torch_threads": config.torch_threads, "wall_s": round(wall_s, 3),
+                "jobs_per_s": round(args.jobs / wall_s, 3), "outcomes": dict(sorted(
+                    counts.items())), "attempts_per_job": round(attempts, 3)})
+    record(args.out, label, workload)
+    print(f"recorded as {label!r} in {args.out}")
+    if not args.no_docs and args.out.resolve() == RESULT.resolve():
+        doc_tables.update_from(RESULT)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Boundary refinement, one decoder call per gap against one pass for every gap:
-``python -m bench.refine_bench``. Writes bench/results/refine.json.
+``python -m bench.refine_bench``. Writes bench/results/refine.json and regenerates the
+docs/performance.md table made from it.
 
 The gaps are the ones the service refines: the default model's boundaries on real clips (the
 sample clips and the benchmark workload's 720p clip), around each boundary the two samples
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ from app.inference.worker import ModelInput, ModelWorker
 from app.model import load_model
 from app.postprocess import ReadoutOptions, find_boundaries, refinement_windows
 from app.video import SamplingSpec, VideoPolicy, decode, decode_gray_strip, decode_gray_strips
+from bench import doc_tables
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE
+from bench.provenance import provenance
 from bench.run import RESULTS, TMP
 from bench.stages import timed
 from bench.workload import ClipSpec, make_clip
@@ -48,7 +50,7 @@ def main() -> int:
     worker = ModelWorker(load_model(DEFAULT_STORE, DEFAULT_MODEL), "cpu", max_batch_frames=16)
     clips = [sample_clip("bikes.mp4"), sample_clip("carphone_pristine.mp4"),
              make_clip(ClipSpec(1280, 720, 30.0, first_source=1), TMP / "workload")]
-    results: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "clips": {}}
+    results: dict[str, Any] = {**provenance(), "clips": {}}
     for path in clips:
         gaps = gaps_of(path, worker)
         each = best_cpu_ms(lambda: [decode_gray_strip(path, s, e) for s, e in gaps])  # noqa: B023
@@ -59,6 +61,7 @@ def main() -> int:
         log.info("%s: %d gaps, %.0f -> %.0f CPU ms", path.name, len(gaps), each, one)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "refine.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    doc_tables.update_from(RESULTS / "refine.json")
     return 0
 
 

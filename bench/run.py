@@ -27,7 +27,7 @@ import torch
 from app.inference.host import resolve_precision
 from app.model import load_model
 from app.settings import REPO_ROOT
-from bench import report
+from bench import doc_tables, report
 from bench.loadgen import RunResult, drive
 from bench.models import DEFAULT_MODEL, DEFAULT_STORE, default_model_error, stand_in_store
 from bench.peer_common import PeerConfig, service_policy, service_spec
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     report.plot(payload, out / "throughput.png")
     if not (args.quick or args.no_docs):
         DOC.write_text(report.markdown(payload), encoding="utf-8")
+        doc_tables.update_from(out / "latest.json")  # the streaming tables of performance.md
     else:
         (out / "benchmarks.md").write_text(report.markdown(payload), encoding="utf-8")
     log.info("done in %.0f s; results in %s", time.monotonic() - started, out)

@@ -13,6 +13,12 @@ loopback canary the corpus's playlists point at.
 Exit status 1 when any request got a 5xx, a transport error, or an answer other than the one
 expected (429/503 with Retry-After count as correct load shedding, not as errors), when the
 canary was contacted, or when temp files were left behind.
+
+The report is printed and recorded under its label (``--label``, default "DURATION s, N clients"
+plus ", admission N" with --max-inflight) in bench/results/soak.json, replacing an earlier run
+with the same label and keeping the others, and docs/security.md's soak table is regenerated
+from the file (``--no-docs``: leave the docs alone; ``--out PATH``: record elsewhere, for trials,
+and leave the docs alone). A failed run is recorded too: the table shows what failed.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
+from bench import doc_tables  # noqa: E402
+from bench.provenance import provenance  # noqa: E402
 from tests.faults.server import ServeProcess  # noqa: E402
 from tests.hostile.canary import Canary  # noqa: E402
 from tests.hostile.corpus import TEST_LIMITS, Case, build_corpus, write_secrets  # noqa: E402
 from tests.model_fixtures import make_tiny_store  # noqa: E402
 
+RESULT = REPO_ROOT / "bench" / "results" / "soak.json"
 SHED = (429, 503)  # load shedding: correct under overload when Retry-After is present
 HANGUP_SHARE = 0.05
 NO_CACHE_SHARE = 0.5  # the rest may be cache hits: the corpus repeats
@@ -191,6 +200,26 @@ async def soak(base_url: str, corpus: Path, cases: list[Case], server: ServeProc
     return report
 
 
+def default_label(args: argparse.Namespace) -> str:
+    """What distinguishes one soak run from another in the table: length, clients, admission,
+    model and whose server."""
+    label = f"{args.duration_s:g} s, {args.concurrency} clients"
+    if args.max_inflight is not None:
+        label += f", admission {args.max_inflight}"
+    if args.model != "tiny":
+        label += f", {args.model} model"
+    return label + (", external server" if args.url else "")
+
+
+def record(path: Path, label: str, report: dict[str, Any]) -> None:
+    """Merge one run into the result file under ``label``: reruns replace their own entry."""
+    data: dict[str, Any] = (json.loads(path.read_text(encoding="utf-8")) if path.exists()
+                            else {})
+    data.setdefault("runs", {})[label] = report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=120.0)
@@ -202,8 +231,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="own server: VIDEOBERT_MAX_INFLIGHT_REQUESTS (below --concurrency "
                         "to measure load shedding)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="also write the JSON report here")
+    parser.add_argument("--label", help="the run's row in the table (default: duration, "
+                        "clients, admission, model)")
+    parser.add_argument("--out", type=Path, default=RESULT,
+                        help="record the run in this file instead (docs are then left alone)")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="do not regenerate docs/security.md")
     args = parser.parse_args(argv)
+    started = provenance()
 
     with tempfile.TemporaryDirectory(prefix="videobert-soak-") as tmp, Canary() as canary:
         root = Path(tmp)
@@ -232,10 +267,16 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.close()
         report["canary_connections"] = len(canary.connections)
-    text = json.dumps(report, indent=2)
-    sys.stdout.write(text + "\n")
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    report = {"model": args.model, "server": "external" if args.url else "own",
+              "max_inflight": args.max_inflight, "seed": args.seed, **started,
+              "command": "python bench/soak.py "
+                         + " ".join(argv if argv is not None else sys.argv[1:]), **report}
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    label = args.label or default_label(args)
+    record(args.out, label, report)
+    sys.stdout.write(f"recorded as {label!r} in {args.out}\n")
+    if not args.no_docs and args.out.resolve() == RESULT.resolve():
+        doc_tables.update_from(RESULT)
     failed = (report["errors_5xx"] or report["unexpected"] or report["canary_connections"]
               or report.get("memory", {}).get("uploads_left_end"))
     return 1 if failed else 0
