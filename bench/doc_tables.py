@@ -278,13 +278,21 @@ def refine_table(data: dict[str, Any]) -> list[str]:
     """refine.json: CPU ms per video refining every gap, one decoder call per gap against one
     pass. A clip with no predicted cut has nothing to refine: named under the table."""
     rows, idle = [], []
+    verifies = any("verify_cpu_ms" in r for r in data["clips"].values())
     for clip, r in data["clips"].items():
-        if not r["gaps"]:
+        if not r["gaps"] and not r.get("verify_gaps"):
             idle.append(f"`{clip}`")
             continue
         each, one = r["one_call_per_gap_cpu_ms"], r["one_pass_cpu_ms"]
-        rows.append([f"`{clip}`", r["gaps"], each, f"{one} ({_pct(one, each)})"])
-    lines = _table(["clip", "gaps", "one call per gap", "one pass"], rows)
+        row: list[Any] = [f"`{clip}`", r["gaps"], each,
+                          f"{one} ({_pct(one, each)})" if each else one]
+        if verifies:
+            row += [r.get("verify_gaps", "-"), r.get("verify_cpu_ms", "-")]
+        rows.append(row)
+    header = ["clip", "gaps", "one call per gap", "one pass"]
+    if verifies:
+        header += ["gaps verified", "verification (one pass + reading the frames)"]
+    lines = _table(header, rows)
     if idle:
         lines += ["", f"No predicted cut, so nothing to refine: {', '.join(idle)}."]
     return lines

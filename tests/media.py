@@ -239,3 +239,64 @@ def make_audio_only(path: str | Path) -> Path:
     with av.open(str(path), "w", format="mp4") as out:
         _write_silence(out, out.add_stream("aac", rate=48000))
     return path
+
+
+def join_sample_clips(path: str | Path, pieces: Sequence[tuple[str, float, float]], *,
+                      size: tuple[int, int] = (320, 240), fps: int = 25) -> Path:
+    """An edit of the real sample clips: ``(clip name, start_s, seconds)`` pieces joined with
+    hard cuts, re-encoded as H.264 (x264 chooses every frame type itself, as an export does)."""
+    index = 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for name, start_s, seconds in pieces:
+            with av.open(str(sample_clip(name))) as src:
+                source = src.streams.video[0]
+                taken = 0
+                for frame in src.decode(source):
+                    if frame.pts is None or frame.pts * source.time_base < start_s - 1e-6:
+                        continue
+                    if taken >= round(seconds * fps):
+                        break
+                    image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                    image.pts, image.time_base = index, Fraction(1, fps)
+                    image.pict_type = av.video.frame.PictureType.NONE  # not the source's type
+                    index += 1
+                    taken += 1
+                    for packet in stream.encode(image):
+                        out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return Path(path)
+
+
+def pan_over_photo(path: str | Path, photo: np.ndarray, *, px_per_frame: float,
+                   seconds: float = 6.0, size: tuple[int, int] = (320, 240),
+                   fps: int = 25) -> Path:
+    """A camera panning across a real photo (RGB uint8) back and forth, with no cut: what a
+    fast pan looks like to a 2 fps sampler. The photo is scaled so the pan has room."""
+    from PIL import Image
+
+    scale = max(3.0, 4 * size[0] / photo.shape[1])
+    picture = Image.fromarray(photo).resize((round(photo.shape[1] * scale),
+                                             round(photo.shape[0] * scale)))
+    view_w, view_h = size[0] * 2, size[1] * 2
+    x, step = 0.0, px_per_frame
+    top = (picture.height - view_h) // 2
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for k in range(round(seconds * fps)):
+            x += step
+            if not 0 <= x <= picture.width - view_w:  # turn back at the photo's edge
+                step = -step
+                x += 2 * step
+            view = picture.crop((round(x), top, round(x) + view_w, top + view_h)).resize(size)
+            frame = av.VideoFrame.from_ndarray(np.asarray(view), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = k, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return Path(path)

@@ -29,12 +29,12 @@ from app.inference.worker import (
 )
 from app.model import LoadedModel
 from app.postprocess import (
+    Boundary,
     ReadoutOptions,
     VideoReadout,
-    find_boundaries,
+    boundary_candidates,
     read_out,
-    refined_times,
-    refinement_windows,
+    verified_boundaries,
 )
 from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
@@ -167,9 +167,10 @@ class Pipeline:
             await on_stage("inferred")
 
         started = time.monotonic()
-        refined = None
+        boundaries = None
         if options.refine_boundaries:
-            refined = await self._refined_boundaries(path, times_s, output, deadline)
+            boundaries = await self._verified_boundaries(path, times_s, output,
+                                                         decoded.keyframe_times_s, deadline)
         timings["refine_ms"] = (time.monotonic() - started) * 1000
 
         started = time.monotonic()
@@ -180,7 +181,7 @@ class Pipeline:
         analysis = await asyncio.to_thread(
             read_out, times_s, output.probs, output.features, output.boundary_prob,
             output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
-            analysis_options, refined)
+            analysis_options, boundaries)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
         thumbnails: list[bytes] = []
@@ -265,26 +266,30 @@ class Pipeline:
         timings["model_tail_ms"] = (time.monotonic() - decoded_at) * 1000
         return decoded, output, seq_timing.batch_size
 
-    async def _refined_boundaries(self, path: Path, times_s: np.ndarray, output: ModelOutput,
-                                  deadline: float) -> list[float] | None:
-        """Place each predicted boundary precisely by decoding its gap at low resolution (all
-        gaps in one decoder call: one open and one packet scan for the whole video)."""
-        boundaries = find_boundaries(times_s, output.boundary_prob,
-                                     ReadoutOptions().boundary_threshold)
-        if not boundaries:
-            return None
-        windows = refinement_windows(times_s, boundaries)
-        if not windows:
-            return [b.time_s for b in boundaries]
-        try:
-            strips = await self.decode_pool.run(
-                "decode_gray_strips", path, [window for _, window in windows],
-                timeout_s=self._time_left(deadline, self.decode_timeout_s))
-        except Exception:  # refinement is an improvement, never a reason to fail
-            log.warning("boundary refinement failed for %d boundaries", len(windows),
-                        exc_info=True)
-            return [b.time_s for b in boundaries]
-        return refined_times(boundaries, windows, strips)
+    async def _verified_boundaries(self, path: Path, times_s: np.ndarray, output: ModelOutput,
+                                   keyframe_times_s: np.ndarray, deadline: float
+                                   ) -> list[Boundary] | None:
+        """Check every peak of the boundary head (and every keyframe the encoder put at a scene
+        change) against the frames of its gap, decoded small and gray at the full frame rate
+        (all gaps in one decoder call: one open and one packet scan for the whole video): cuts
+        and gradual transitions stay, placed where they happen; camera motion goes. None:
+        nothing could be decoded, so read out the peaks as they are."""
+        candidates, windows = boundary_candidates(times_s, output.boundary_prob,
+                                                  ReadoutOptions().boundary_threshold,
+                                                  keyframe_times_s)
+        if not candidates:
+            return []
+        strips: list[tuple[np.ndarray, np.ndarray]] = []
+        if windows:
+            try:
+                strips = await self.decode_pool.run(
+                    "decode_gray_strips", path, [window for _, window in windows],
+                    timeout_s=self._time_left(deadline, self.decode_timeout_s))
+            except Exception:  # verification is an improvement, never a reason to fail
+                log.warning("boundary verification failed for %d gaps", len(windows),
+                            exc_info=True)
+                return None
+        return await asyncio.to_thread(verified_boundaries, times_s, candidates, windows, strips)
 
     @staticmethod
     def _time_left(deadline: float, cap_s: float) -> float:

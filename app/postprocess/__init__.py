@@ -7,12 +7,13 @@ at frame / shot / video level, an importance curve, keyframes and highlight segm
 """
 
 from app.postprocess.boundaries import (
+    boundary_candidates,
     find_boundaries,
     merge_short_shots,
     refine_boundary,
-    refined_times,
     refinement_windows,
     shots_from_boundaries,
+    verified_boundaries,
 )
 from app.postprocess.highlights import knapsack, select_highlights
 from app.postprocess.importance import importance_scores
@@ -32,9 +33,9 @@ from app.postprocess.types import (
 )
 
 __all__ = [
-    "ReadoutOptions", "Boundary", "FrameLabels", "ImportancePoint", "Keyframe", "Label",
-    "Segment", "Shot", "VideoReadout", "aggregate_labels", "read_out", "find_boundaries",
-    "frame_labels", "importance_scores", "knapsack", "merge_short_shots", "refine_boundary",
-    "refined_times", "refinement_windows", "select_highlights", "select_keyframes",
-    "shots_from_boundaries",
+    "Boundary", "FrameLabels", "ImportancePoint", "Keyframe", "Label", "ReadoutOptions",
+    "Segment", "Shot", "VideoReadout", "aggregate_labels", "boundary_candidates",
+    "find_boundaries", "frame_labels", "importance_scores", "knapsack", "merge_short_shots",
+    "read_out", "refine_boundary", "refinement_windows", "select_highlights",
+    "select_keyframes", "shots_from_boundaries", "verified_boundaries",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.postprocess.transitions import GapEvidence, classify_gap
 from app.postprocess.types import Boundary, Shot
 
 # A difference counts as "elevated" when it rises above the quietest difference by at least this
@@ -17,6 +18,13 @@ _MIN_CONTRAST = 0.2
 # A gap shorter than this is already precise enough; refining it would cost a decode for nothing.
 MIN_GAP_TO_REFINE_S = 0.2
 MAX_BOUNDARIES_TO_REFINE = 64
+# Keyframes that become candidates, at most: a stream with irregular keyframes everywhere must
+# not crowd the model's own candidates out of the windows that get decoded.
+MAX_KEYFRAME_CANDIDATES = 32
+# Keyframe intervals within this of the typical one (or 5% of it) are on the encoder's cadence;
+# when this share of them is, the stream has a fixed cadence.
+CADENCE_TOLERANCE_S = 0.05
+FIXED_CADENCE_SHARE = 0.8
 
 Window = tuple[float, float]
 
@@ -55,6 +63,46 @@ def find_boundaries(times_s: np.ndarray, boundary_prob: np.ndarray, threshold: f
                      score=float(gap_probs[i])) for i in sorted(kept)]
 
 
+def boundary_candidates(times_s: np.ndarray, boundary_prob: np.ndarray, threshold: float,
+                        keyframe_times_s: np.ndarray | None = None
+                        ) -> tuple[list[Boundary], list[tuple[int, Window]]]:
+    """Every peak of the boundary head at or above ``threshold`` (no suppression: a short shot
+    puts two cuts in neighbouring gaps), plus a candidate in each other gap that holds a keyframe
+    the encoder put at a scene change (``scene_change_keyframes``), and the gaps to decode to
+    check them. The pipeline and the evaluation both start here, then decode the windows and
+    call ``verified_boundaries``."""
+    times = np.asarray(times_s, dtype=np.float64)
+    candidates = find_boundaries(times, boundary_prob, threshold, nms_radius=0)
+    if keyframe_times_s is not None and len(times) > 1:
+        taken = {b.index for b in candidates}
+        probs = np.asarray(boundary_prob, dtype=np.float64)
+        for key_s in scene_change_keyframes(keyframe_times_s)[:MAX_KEYFRAME_CANDIDATES]:
+            gap = int(np.searchsorted(times, key_s, side="left")) - 1  # times[gap] < key <=
+            if 0 <= gap < len(times) - 1 and gap not in taken:
+                taken.add(gap)
+                candidates.append(Boundary(time_s=float((times[gap] + times[gap + 1]) / 2.0),
+                                           index=gap, score=float(probs[gap]),
+                                           needs_check=True))
+        candidates.sort(key=lambda b: b.index)
+    return candidates, refinement_windows(times, candidates)
+
+
+def scene_change_keyframes(keyframe_times_s: np.ndarray) -> np.ndarray:
+    """The keyframes an encoder put at scene changes (x264's ``scenecut``), found almost for free
+    in the packet index. A stream with a fixed keyframe cadence (most intervals equal) has its
+    cadence's keyframes left out, since they fall wherever the clock says; the first keyframe
+    starts the video and is never one."""
+    keys = np.unique(np.asarray(keyframe_times_s, dtype=np.float64))
+    if len(keys) < 2:
+        return np.zeros(0)
+    intervals = np.diff(keys)
+    typical = float(np.median(intervals))
+    on_cadence = np.abs(intervals - typical) <= max(CADENCE_TOLERANCE_S, 0.05 * typical)
+    if len(intervals) >= 3 and on_cadence.mean() >= FIXED_CADENCE_SHARE:
+        return keys[1:][~on_cadence]
+    return keys[1:]
+
+
 def refinement_windows(times_s: np.ndarray, boundaries: list[Boundary]
                        ) -> list[tuple[int, Window]]:
     """``(position in boundaries, (start_s, end_s))`` of each boundary worth refining: the gap
@@ -68,15 +116,62 @@ def refinement_windows(times_s: np.ndarray, boundaries: list[Boundary]
     return windows
 
 
-def refined_times(boundaries: list[Boundary], windows: list[tuple[int, Window]],
-                  strips: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
-    """Every boundary's time: refined from its window's gray strip ``(times_s, frames)``
-    where the strip has two frames or more, else the middle of its gap."""
-    times = [b.time_s for b in boundaries]
+def verified_boundaries(times_s: np.ndarray, candidates: list[Boundary],
+                        windows: list[tuple[int, Window]],
+                        strips: list[tuple[np.ndarray, np.ndarray]]) -> list[Boundary]:
+    """The candidates that their gap's frames confirm, placed where the change happens.
+
+    ``candidates`` come from ``find_boundaries`` with ``nms_radius=0`` (every peak), ``windows``
+    from ``refinement_windows`` and ``strips`` (every frame in each window, small and gray)
+    from the decoder. A gap that holds a cut keeps its boundary at the cut, one with a gradual
+    transition keeps it in the middle of the change, and one with only camera motion (a pan, a
+    zoom, a flash, something passing the lens) loses it (``transitions.classify_gap``). A
+    gradual transition longer than a gap lights up neighbouring gaps: they become one boundary.
+    The model's candidates that could not be checked (a strip of fewer than three frames, a gap
+    too short to decode, past ``MAX_BOUNDARIES_TO_REFINE``) stay in the middle of their gap,
+    thinned by non-maximum suppression against their neighbours as before verification
+    existed; a keyframe's candidate that could not be checked goes.
+
+    A gap may hold two cuts (a shot shorter than the gap); it still gives one boundary, at the
+    stronger cut, because a shot needs a sample of its own for its labels.
+    """
+    evidence: dict[int, GapEvidence] = {}
     for (position, _), (gap_times, gap_frames) in zip(windows, strips, strict=True):
-        if len(gap_times) >= 2:
-            times[position] = refine_boundary(gap_times, gap_frames)
-    return times
+        if len(gap_times) >= 3:
+            evidence[position] = classify_gap(gap_times, gap_frames)
+    kept: list[tuple[Boundary, str]] = []
+    for position, boundary in enumerate(candidates):
+        found = evidence.get(position)
+        if found is None:
+            if not boundary.needs_check:
+                kept.append((boundary, "unverified"))
+        elif found.kind != "motion":
+            kept.append((Boundary(time_s=found.times_s[0], index=boundary.index,
+                                  score=boundary.score, needs_check=boundary.needs_check),
+                         found.kind))
+    return _merge_neighbours(np.asarray(times_s, dtype=np.float64), kept)
+
+
+def _merge_neighbours(times: np.ndarray, kept: list[tuple[Boundary, str]]) -> list[Boundary]:
+    """Boundaries in neighbouring gaps: two cuts stay two (a short shot between them); a
+    gradual transition spread over both becomes one, in the middle; an unverified one next to
+    a stronger boundary goes (the non-maximum suppression of the 2 fps peaks)."""
+    out: list[tuple[Boundary, str]] = []
+    for boundary, kind in sorted(kept, key=lambda item: item[0].index):
+        if out and boundary.index == out[-1][0].index + 1:
+            previous, previous_kind = out[-1]
+            if kind == previous_kind == "gradual":
+                middle = (previous.time_s + boundary.time_s) / 2.0
+                index = previous.index if middle <= times[previous.index + 1] else boundary.index
+                out[-1] = (Boundary(time_s=middle, index=index,
+                                    score=max(previous.score, boundary.score)), "gradual")
+                continue
+            if "unverified" in (kind, previous_kind):
+                if boundary.score > previous.score:
+                    out[-1] = (boundary, kind)
+                continue
+        out.append((boundary, kind))
+    return [boundary for boundary, _ in out]
 
 
 def refine_boundary(gap_times_s: np.ndarray, gap_frames_gray: np.ndarray) -> float:

@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
             boundary_prob: np.ndarray, attention_mass: np.ndarray, duration_s: float,
             labels: list[str], options: ReadoutOptions | None = None,
-            refined_boundaries: list[float] | None = None) -> VideoReadout:
+            boundaries: list[Boundary] | None = None) -> VideoReadout:
     """Everything the API returns about one video, from the model's per-sample outputs.
 
-    ``refined_boundaries`` holds one time per boundary that ``find_boundaries`` returns for
-    the same inputs and ``options.boundary_threshold`` (in that order), as measured by
-    ``refine_boundary``; each is kept inside its gap. The covered duration is
+    ``boundaries``: the video's shot boundaries as checked against its frames
+    (``verified_boundaries``), each kept inside its gap; None takes the boundary head's peaks
+    at ``options.boundary_threshold`` as they are (``find_boundaries``). The covered duration is
     ``max(duration_s, last sample time)``; the highlight budget is ``summary_ratio`` of it.
     Raises ``ValueError`` for inconsistent shapes and ``InferenceFailed`` for non-finite model
     outputs.
@@ -42,8 +42,10 @@ def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
     num_samples = len(times)
     covered_s = max(float(duration_s), float(times[-1]), 0.0)
 
-    boundaries = find_boundaries(times, bprob, options.boundary_threshold)
-    boundaries = _apply_refined(boundaries, refined_boundaries, times)
+    if boundaries is None:
+        boundaries = find_boundaries(times, bprob, options.boundary_threshold)
+    else:
+        boundaries = _inside_their_gaps(boundaries, times)
     boundaries = merge_short_shots(boundaries, covered_s, options.min_shot_s)
     shots = shots_from_boundaries(boundaries, covered_s, num_samples)
 
@@ -102,19 +104,14 @@ def _checked(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
     return times, probs, feats, bprob, attention
 
 
-def _apply_refined(boundaries: list[Boundary], refined: list[float] | None,
-                   times: np.ndarray) -> list[Boundary]:
-    """Move each boundary to its refined time, clamped to its own gap so shots keep samples."""
-    if refined is None:
-        return boundaries
-    if len(refined) != len(boundaries):
-        # Refinement only improves precision; a mismatch must not cost the answer.
-        log.warning("got %d refined times for %d boundaries; keeping the gap midpoints",
-                    len(refined), len(boundaries))
-        return boundaries
+def _inside_their_gaps(boundaries: list[Boundary], times: np.ndarray) -> list[Boundary]:
+    """Each boundary clamped to its own gap, so that every shot keeps its samples."""
+    if any(b.index < 0 or b.index >= len(times) - 1 for b in boundaries):
+        raise ValueError(f"boundary gap index outside 0..{len(times) - 2}")
     moved = []
-    for boundary, time_s in zip(boundaries, refined, strict=True):
+    for boundary in boundaries:
         lo, hi = float(times[boundary.index]), float(times[boundary.index + 1])
-        clamped = min(max(float(time_s), lo), hi) if np.isfinite(time_s) else boundary.time_s
+        time_s = boundary.time_s
+        clamped = min(max(float(time_s), lo), hi) if np.isfinite(time_s) else (lo + hi) / 2.0
         moved.append(Boundary(time_s=clamped, index=boundary.index, score=boundary.score))
     return moved

@@ -64,6 +64,8 @@ class Boundary:
     time_s: float
     index: int
     score: float  # the boundary probability at the peak, 0..1
+    # Proposed by a keyframe, not by the model: kept only if the gap's frames confirm it.
+    needs_check: bool = False
 
 
 @dataclass

@@ -193,6 +193,7 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
         mode="fast" if keyframes_only else "exact",
         decode_ms=(time.perf_counter() - started) * 1000.0,
         frames_decoded=budget.frames_decoded,
+        keyframe_times_s=index.to_seconds(index.key_pts),
     )
 
 

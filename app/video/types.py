@@ -6,7 +6,7 @@ No PyAV here, so the API process and the model side can name these types without
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,3 +64,6 @@ class DecodedVideo:
     mode: str              # "exact" or "fast" (what was done, not what was asked)
     decode_ms: float
     frames_decoded: int
+    # (K,) float64: times of the stream's keyframes, from the packet index (no decoding). An
+    # encoder that detects scene changes puts keyframes at cuts the 2 fps samples may miss.
+    keyframe_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))

@@ -11,12 +11,13 @@ import pytest
 
 from app.postprocess import (
     Boundary,
+    boundary_candidates,
     find_boundaries,
     merge_short_shots,
     refine_boundary,
-    refined_times,
     refinement_windows,
     shots_from_boundaries,
+    verified_boundaries,
 )
 from app.postprocess.boundaries import MAX_BOUNDARIES_TO_REFINE
 
@@ -268,12 +269,52 @@ def test_refinement_windows_skip_short_gaps_and_stop_at_the_cap() -> None:
     assert len(windows) == MAX_BOUNDARIES_TO_REFINE
 
 
-def test_refined_times_use_a_strip_only_where_it_has_two_frames() -> None:
-    boundaries = [Boundary(time_s=0.25, index=0, score=0.9),
-                  Boundary(time_s=0.75, index=1, score=0.9),
-                  Boundary(time_s=1.25, index=2, score=0.9)]
-    windows = [(0, (0.0, 0.5)), (2, (1.0, 1.5))]
-    cut = np.zeros((3, 8, 8), dtype=np.uint8)
-    cut[2:] = 255  # the new shot starts at the third frame
-    strips = [(np.array([0.1, 0.2, 0.3]), cut), (np.array([1.2]), cut[:1])]
-    assert refined_times(boundaries, windows, strips) == [pytest.approx(0.25), 0.75, 1.25]
+def _strip(times: np.ndarray, cut_at: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Textured 16x16 frames, still until ``cut_at`` where another picture starts."""
+    rng = np.random.default_rng(0)
+    before, after = rng.integers(0, 256, (2, 16, 16))
+    frames = np.stack([after if cut_at is not None and k >= cut_at else before
+                       for k in range(len(times))]).astype(np.uint8)
+    return times, frames
+
+
+def test_verified_boundaries_keep_a_cut_at_its_frame_and_drop_a_still_gap() -> None:
+    times = np.array([0.0, 0.5, 1.0, 1.5])
+    candidates = [Boundary(time_s=0.25, index=0, score=0.9),
+                  Boundary(time_s=1.25, index=2, score=0.8)]
+    windows = [(0, (0.0, 0.5)), (1, (1.0, 1.5))]
+    strip_times = np.arange(6) / 10
+    strips = [_strip(strip_times, cut_at=3), _strip(1.0 + strip_times)]
+    kept = verified_boundaries(times, candidates, windows, strips)
+    assert kept == [Boundary(time_s=pytest.approx(0.25), index=0, score=0.9)]
+
+
+def test_verified_boundaries_keep_unchecked_candidates_with_suppression() -> None:
+    times = np.arange(5) * 0.5
+    candidates = [Boundary(time_s=0.25, index=0, score=0.6),
+                  Boundary(time_s=0.75, index=1, score=0.9),  # stronger neighbour wins
+                  Boundary(time_s=1.75, index=3, score=0.7)]
+    windows = [(2, (1.5, 2.0))]
+    strips = [(np.array([1.6]), np.zeros((1, 8, 8), dtype=np.uint8))]  # too short to check
+    assert verified_boundaries(times, candidates, windows, strips) == candidates[1:]
+
+
+def test_verified_cuts_in_neighbouring_gaps_stay_two_boundaries() -> None:
+    # A shot of one sample (0.5 s at 2 fps): a cut in gap 0 and another in gap 1.
+    times = np.array([0.0, 0.5, 1.0])
+    candidates = [Boundary(time_s=0.25, index=0, score=0.9),
+                  Boundary(time_s=0.75, index=1, score=0.9)]
+    windows = [(0, (0.0, 0.5)), (1, (0.5, 1.0))]
+    strip_times = np.arange(6) / 10
+    strips = [_strip(strip_times, cut_at=2), _strip(0.5 + strip_times, cut_at=4)]
+    kept = verified_boundaries(times, candidates, windows, strips)
+    assert [b.index for b in kept] == [0, 1]
+    assert [b.time_s for b in kept] == [pytest.approx(0.15), pytest.approx(0.85)]
+
+
+def test_boundary_candidates_keep_every_peak() -> None:
+    times = np.arange(6) * 0.5
+    prob = np.array([0.9, 0.8, 0.1, 0.7, 0.1, 0.0])
+    candidates, windows = boundary_candidates(times, prob, 0.5)
+    assert [b.index for b in candidates] == [0, 1, 3]
+    assert [w for _, w in windows] == [(0.0, 0.5), (0.5, 1.0), (1.5, 2.0)]

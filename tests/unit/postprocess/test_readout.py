@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 
 import numpy as np
 import pytest
 
 from app.errors import InferenceFailed, InvalidOption
-from app.postprocess import ReadoutOptions, VideoReadout, read_out
+from app.postprocess import Boundary, ReadoutOptions, VideoReadout, read_out
 
 from .synthetic import LABELS, boundary_probs, probs_for, shot_features, uniform_attention
 
@@ -19,11 +18,12 @@ SHOT_OF_SAMPLE = [0] * 6 + [1] * 6 + [2] * 8  # transitions in gaps 5 and 11
 CLASS_OF_SHOT = [1, 4, 9]
 
 
-def _read_out(options: ReadoutOptions | None = None, refined: list[float] | None = None,
-             bprob: np.ndarray | None = None) -> VideoReadout:
+def _read_out(options: ReadoutOptions | None = None,
+              boundaries: list[Boundary] | None = None,
+              bprob: np.ndarray | None = None) -> VideoReadout:
     return read_out(TIMES, probs_for([CLASS_OF_SHOT[k] for k in SHOT_OF_SAMPLE]),
-                   shot_features(SHOT_OF_SAMPLE), boundary_probs(20, [5, 11]) if bprob is None
-                   else bprob, uniform_attention(20), 10.0, LABELS, options, refined)
+                    shot_features(SHOT_OF_SAMPLE), boundary_probs(20, [5, 11]) if bprob is None
+                    else bprob, uniform_attention(20), 10.0, LABELS, options, boundaries)
 
 
 def _all_scores(result: VideoReadout) -> list[float]:
@@ -59,20 +59,25 @@ def test_the_result_is_plain_json() -> None:
                                                  "score": 0.8}
 
 
-def test_refined_times_move_boundaries_but_stay_in_their_gap() -> None:
-    result = _read_out(refined=[2.6, 100.0])
+def test_given_boundaries_are_used_but_stay_in_their_gap() -> None:
+    result = _read_out(boundaries=[Boundary(time_s=2.6, index=5, score=0.9),
+                                   Boundary(time_s=100.0, index=11, score=0.9)])
 
     assert [(s.start_s, s.end_s) for s in result.shots] == [(0.0, 2.6), (2.6, 6.0),
                                                              (6.0, 10.0)]
     assert [s.sample_indices[0] for s in result.shots] == [0, 6, 12]
 
 
-def test_refined_times_that_do_not_match_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.postprocess.readout"):
-        result = _read_out(refined=[2.6])
+def test_given_boundaries_replace_the_boundary_heads_peaks() -> None:
+    # Verification dropped the candidate in gap 11 (camera motion): one boundary, two shots.
+    result = _read_out(boundaries=[Boundary(time_s=2.6, index=5, score=0.9)])
+    assert [s.start_s for s in result.shots] == [0.0, 2.6]
+    assert _read_out(boundaries=[]).shots[0].end_s == 10.0  # none left: one shot
 
-    assert [s.start_s for s in result.shots] == [0.0, 2.75, 5.75]
-    assert "1 refined times for 2 boundaries" in caplog.text
+
+def test_a_boundary_outside_the_samples_is_an_error() -> None:
+    with pytest.raises(ValueError, match="gap index"):
+        _read_out(boundaries=[Boundary(time_s=9.9, index=19, score=0.9)])
 
 
 def test_min_shot_length_merges_a_short_shot() -> None:
