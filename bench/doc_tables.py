@@ -438,12 +438,63 @@ def soak_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def api_rss_table(data: dict[str, Any]) -> list[str]:
+    """api_rss.json: the API process's resident memory once ready, per source tree."""
+    rows = []
+    for label, tree in data["trees"].items():
+        runs = tree["runs"]
+        rss = sorted(run["rss_mb"] for run in runs)
+        mapped = {run["ffmpeg_mapped"] for run in runs}
+        rows.append([label, len(runs), f"{rss[len(rss) // 2]:.0f} ({rss[0]:.0f}-{rss[-1]:.0f})",
+                     "yes" if mapped == {True} else "no" if mapped == {False} else "mixed",
+                     f"{tree['date']}, load average {tree['load_avg_1m']}"])
+    return _table(["source tree", "starts", "RSS MB, median (range)", "FFmpeg mapped",
+                   "measured"], rows)
+
+
+# --- README.md ---------------------------------------------------------------------------------
+
+def readme_speed_table(data: dict[str, Any]) -> list[str]:
+    """latest.json, the service alone: per workload its latency alone (c=1), its throughput
+    under load (the highest concurrency) and that throughput against the stage limit, the naive
+    pipeline and LitServe."""
+    rows_by = {(r["workload"], r["concurrency"]): r for r in data["rows"]}
+    rows = []
+    for workload in sorted({w for w, _ in rows_by}, key=_workload_order):
+        levels = sorted(c for w, c in rows_by if w == workload)
+        alone, loaded = rows_by[(workload, levels[0])], rows_by[(workload, levels[-1])]
+        litserve = " / ".join(_fmt_ratio(rows_by[(workload, c)].get("ratio_to_litserve"))
+                              for c in levels)
+        rows.append([workload, f"{alone['p50_ms'] / 1000:.1f} s",
+                     f"{loaded['videos_per_s']:.2f} at c={levels[-1]}",
+                     _fmt_ratio(loaded.get("ratio_to_limit")),
+                     _fmt_ratio(loaded.get("ratio_to_baseline"), 1), litserve])
+    levels_all = sorted({c for _, c in rows_by})
+    return _table(["workload", "p50 alone", "videos/s under load", "of the stage limit",
+                   "x naive pipeline",
+                   f"x LitServe at c={'/'.join(str(c) for c in levels_all)}"], rows)
+
+
+def _workload_order(name: str) -> int:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def _fmt_ratio(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{float(value):.{digits}f}"
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 PERF, FASTPATHS = "docs/performance.md", "bench/results/fastpaths.json"
 LATEST = "bench/results/latest.json"
 
 BLOCKS: dict[str, Block] = {
+    "api_rss": Block(PERF, "bench/results/api_rss.json", "python -m bench.api_rss", api_rss_table,
+                     "MB to whole numbers"),
+    "readme_speed": Block("README.md", LATEST, "python -m bench.run", readme_speed_table,
+                          "p50 to a tenth of a second, videos/s and ratios to two decimals "
+                          "(x naive to one)"),
     "decode": Block(PERF, FASTPATHS, "python -m bench.fastpaths", decode_table,
                     "CPU ms as recorded (whole ms); deltas against `exact, every picture` "
                     "and the skipped share rounded to whole percents"),

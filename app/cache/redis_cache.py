@@ -2,11 +2,12 @@
 
 Redis trouble never fails or slows a request: every call has short socket timeouts, no retries
 and an asyncio deadline as a backstop, and after ``breaker.failure_threshold`` consecutive errors
-the breaker stops calling Redis until a cool-down has passed (redis-py's defaults made one GET
-take 59 s against a hung server). Single-flight spans processes: the first instance to miss takes
-a short lock (``SET NX PX``, renewed while it computes, so a crashed holder frees the key within
-``lock_s``); the others poll for the result with back-off and compute themselves if the lock goes
-away without a result or the wait passes ``wait_s``.
+the breaker stops calling Redis until a cool-down has passed (redis-py's defaults wait far longer
+on a hung server: docs/cache.md, the faults table). Single-flight spans processes: the first
+instance to miss takes a short lock (redis-py's ``Lock``: ``SET NX PX``, renewed while it
+computes, so a crashed holder frees the key within ``lock_s``); the others poll for the result
+with back-off and compute themselves if the lock goes away without a result or the wait passes
+``wait_s``.
 """
 
 from __future__ import annotations

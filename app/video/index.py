@@ -1,8 +1,9 @@
 """The packet index: every frame's timestamp and every keyframe, read without decoding.
 
-Demuxing a 60 s 720p clip costs about 70 ms (docs/performance.md), against a second or more to
-decode it, so the decoder can plan which keyframe intervals to visit before it decodes anything.
-The index also measures the real duration, since headers lie.
+Demuxing reads packets without decoding a picture, a small fraction of what decoding the clip
+costs, so the decoder can plan which keyframe intervals to visit before it decodes anything. The
+index also measures the real duration, since headers lie, and lists the keyframes (an encoder
+puts some at scene changes: candidates for shot boundaries).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class SamplingSpec:
     short_side: int = 256         # swscale resizes so the short side is this ...
     crop: int = 224               # ... then a centre crop of crop x crop (model input)
     # Exact mode: never decode an H.264 picture that no other picture references unless it is
-    # sampled. Bit-identical frames for 27-36% less decode CPU (docs/performance.md).
+    # sampled. Bit-identical frames for less decode CPU (docs/performance.md, the decode table).
     skip_unreferenced: bool = True
 
     def __post_init__(self) -> None:
