@@ -140,8 +140,13 @@ def _file_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    from app.errors import BadRequest
+
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise BadRequest(f"Cannot read {path}: {exc.strerror or exc}.") from None
 
 
 def _analyze(args: argparse.Namespace) -> int:

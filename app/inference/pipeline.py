@@ -169,8 +169,10 @@ class Pipeline:
         started = time.monotonic()
         boundaries = None
         if options.refine_boundaries:
-            boundaries = await self._verified_boundaries(path, times_s, output,
-                                                         decoded.keyframe_times_s, deadline)
+            # In fast mode the samples are the keyframes already: no extra candidates.
+            keyframes = decoded.keyframe_times_s if decoded.mode == "exact" else None
+            boundaries = await self._verified_boundaries(path, times_s, output, keyframes,
+                                                         deadline)
         timings["refine_ms"] = (time.monotonic() - started) * 1000
 
         started = time.monotonic()
@@ -267,7 +269,7 @@ class Pipeline:
         return decoded, output, seq_timing.batch_size
 
     async def _verified_boundaries(self, path: Path, times_s: np.ndarray, output: ModelOutput,
-                                   keyframe_times_s: np.ndarray, deadline: float
+                                   keyframe_times_s: np.ndarray | None, deadline: float
                                    ) -> list[Boundary] | None:
         """Check every peak of the boundary head (and every keyframe the encoder put at a scene
         change) against the frames of its gap, decoded small and gray at the full frame rate
