@@ -8,8 +8,10 @@ from app.postprocess.importance import centrality, unit_rows
 from app.postprocess.types import Keyframe, Shot
 
 # Below this cosine distance two samples are the same picture; farthest-point selection then
-# has nothing to choose by, so it spreads the extras in time instead.
+# has nothing to choose by, so it spreads the extras in time alone.
 _SAME_PICTURE_DISTANCE = 1e-6
+# How much the picture counts against the time between two samples when choosing extras.
+FEATURE_WEIGHT = 0.5
 
 
 def keyframe_budget(num_shots: int, num_samples: int, num_keyframes: int | None,
@@ -65,7 +67,10 @@ def select_keyframes(features: np.ndarray, importance: np.ndarray, shots: list[S
 
 def _farthest_points(unit: np.ndarray, importance: np.ndarray, times: np.ndarray,
                      seeds: list[int], count: int) -> list[int]:
-    """``count`` more samples, each the one farthest from every sample chosen so far."""
+    """``count`` more samples, each the one farthest from every sample chosen so far, by a
+    distance that weighs the picture (cosine distance of the features) and the time between
+    them equally: by pictures alone a shot whose end looks unlike its start gets every extra at
+    its end, some of them near-duplicates; by both, they spread over the shot and differ."""
     available = np.ones(len(unit), dtype=bool)
     available[seeds] = False
     feature_gap = np.full(len(unit), np.inf)
@@ -73,18 +78,22 @@ def _farthest_points(unit: np.ndarray, importance: np.ndarray, times: np.ndarray
     for i in seeds:
         feature_gap = np.minimum(feature_gap, 1.0 - unit @ unit[i])
         time_gap = np.minimum(time_gap, np.abs(times - times[i]))
+    span = max(float(times.max() - times.min()), 1e-9) if len(times) else 1.0
+    # Picture distances count against the largest one at the start (how unlike the most
+    # different sample is), so that the small differences left later within one look do not
+    # outweigh the time between samples.
+    feature_scale = float(np.max(feature_gap[available], initial=0.0))
     extra: list[int] = []
     for _ in range(count):
         candidates = np.flatnonzero(available)
         if len(candidates) == 0:
             break
-        gaps = feature_gap[candidates]
-        if gaps.max() <= _SAME_PICTURE_DISTANCE:
-            best = candidates[int(np.argmax(time_gap[candidates]))]
-        else:
-            # Lexicographic: the larger feature distance, then the more important sample.
-            order = np.lexsort((-importance[candidates], -np.round(gaps, 9)))
-            best = candidates[order[0]]
+        pictures = feature_gap[candidates] / feature_scale \
+            if feature_scale > _SAME_PICTURE_DISTANCE else np.zeros(len(candidates))
+        gaps = FEATURE_WEIGHT * pictures + (1.0 - FEATURE_WEIGHT) * time_gap[candidates] / span
+        # Lexicographic: the larger distance, then the more important sample.
+        order = np.lexsort((-importance[candidates], -np.round(gaps, 9)))
+        best = candidates[order[0]]
         extra.append(int(best))
         available[best] = False
         feature_gap = np.minimum(feature_gap, 1.0 - unit @ unit[best])

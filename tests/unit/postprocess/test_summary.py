@@ -136,6 +136,25 @@ def test_identical_frames_spread_extra_keyframes_in_time() -> None:
     assert [k.sample_index for k in keyframes] == [0, 5, 9]
 
 
+def test_keyframes_of_a_long_single_shot_cover_its_whole_length() -> None:
+    # 80 s at 2 fps, one shot; its last 30 s look unlike the rest (another subject), with
+    # enough noise that farthest-point by picture alone picks all its extras there.
+    rng = np.random.default_rng(0)
+    looks = [0] * 100 + [1] * 60
+    features = shot_features(looks, noise=0.3, seed=1) + rng.normal(0, 0.05, (160, 16))
+    times = _times(160)
+
+    keyframes = select_keyframes(features, np.ones(160), _shots(160), times, num_keyframes=8)
+
+    chosen = sorted(k.time_s for k in keyframes)
+    assert len(chosen) == 8
+    edges = [0.0, *chosen, 80.0]
+    assert max(np.diff(edges)) <= 2 * 80.0 / 8  # no stretch left without a keyframe
+    assert any(t < 50.0 for t in chosen[1:]) and any(t >= 50.0 for t in chosen)
+    # No two keyframes are near-duplicates in time.
+    assert min(np.diff(chosen)) >= 80.0 / 8 / 4
+
+
 def test_keyframe_budget_is_capped_by_samples_and_may_be_zero() -> None:
     features = shot_features([0, 0, 1])
     shots = _shots(2, 1)
