@@ -5,10 +5,12 @@ boundary head's candidates are checked here at the full frame rate (small gray f
 strip refinement decodes):
 
 - a **cut** is one abrupt change between two consecutive frames that camera motion does not
-  explain (the difference left after the best global shift stands far above the gap's usual
-  frame-to-frame change) and that does not come back (a flash returns to the picture before it);
-- a **gradual** transition (dissolve, fade) is a steady change with no such step, in which the
-  frames in between are blends of the frames at the two ends;
+  explain (the difference left after the best global shift or zoom stands far above the gap's
+  usual frame-to-frame change and above its neighbours) and that does not come back (a flash
+  returns to the picture before it);
+- a **gradual** transition is a change between the gap's ends with no such step, in which the
+  frames in between are mixes of the two ends (a dissolve) or the brightness carries the change
+  (a fade);
 - anything else (camera motion, a zoom, an object passing the lens, a flash, nothing) is
   **motion**: the candidate is dropped.
 
@@ -76,9 +78,9 @@ def classify_gap(times_s: np.ndarray, frames_gray: np.ndarray) -> GapEvidence:
         # Too few frames to tell a step from steady change: keep the candidate where it is.
         middle = float((times[0] + times[-1]) / 2.0) if len(times) else 0.0
         return GapEvidence("cut", [middle])
-    pairs = list(zip(frames[:-1], frames[1:], strict=True))
-    plain = np.array([float(np.abs(b - a).mean()) for a, b in pairs])  # (N-1,)
-    steps = np.array([compensated_difference(a, b) for a, b in pairs])  # (N-1,)
+    differences = [_differences(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    plain = np.array([d[0] for d in differences])  # (N-1,): as decoded
+    steps = np.array([d[1] for d in differences])  # (N-1,): after the camera's motion
     cuts = sorted(_cut_steps(frames, steps), key=lambda k: -float(steps[k]))
     if cuts:
         return GapEvidence("cut", [float((times[k] + times[k + 1]) / 2.0) for k in cuts])
@@ -98,10 +100,16 @@ def compensated_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference between two frames after the global motion that best aligns
     them: a shift (phase correlation, to a fraction of a pixel) or a zoom about the centre,
     over the part they share; the plain difference if that is less."""
-    shifted = _shifted_difference(a, b)
-    if shifted <= ZOOM_NOT_NEEDED * float(np.abs(a - b).mean()):
-        return shifted  # a shift explains it already; zooms are tried only where it does not
-    return min(shifted, _zoomed_difference(a, b))
+    return _differences(a, b)[1]
+
+
+def _differences(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(plain, compensated) mean absolute differences of two frames."""
+    plain = float(np.abs(a - b).mean())
+    shifted = _shifted_difference(a, b, plain)
+    if shifted <= ZOOM_NOT_NEEDED * plain:
+        return plain, shifted  # a shift explains it already; zooms only where it does not
+    return plain, min(shifted, _zoomed_difference(a, b))
 
 
 def _zoomed_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,8 +150,7 @@ def _interpolation(n: int, factor: float) -> np.ndarray:
     return matrix
 
 
-def _shifted_difference(a: np.ndarray, b: np.ndarray) -> float:
-    plain = float(np.abs(a - b).mean())
+def _shifted_difference(a: np.ndarray, b: np.ndarray, plain: float) -> float:
     dy, dx = global_shift(a, b)
     if dy == 0.0 and dx == 0.0:
         return plain
