@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,15 +26,9 @@ import httpx
 from app.settings import REPO_ROOT
 from bench import doc_tables
 from bench.provenance import provenance
+from bench.servers import free_port
 
 RESULTS = REPO_ROOT / "bench" / "results" / "api_rss.json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def measure(tree: Path, timeout_s: float = 300.0) -> dict[str, Any]:

@@ -460,7 +460,7 @@ def readme_speed_table(data: dict[str, Any]) -> list[str]:
     pipeline and LitServe."""
     rows_by = {(r["workload"], r["concurrency"]): r for r in data["rows"]}
     rows = []
-    for workload in sorted({w for w, _ in rows_by}, key=_workload_order):
+    for workload in (w["name"] for w in data["workloads"]):
         levels = sorted(c for w, c in rows_by if w == workload)
         alone, loaded = rows_by[(workload, levels[0])], rows_by[(workload, levels[-1])]
         litserve = " / ".join(_fmt_ratio(rows_by[(workload, c)].get("ratio_to_litserve"))
@@ -473,11 +473,6 @@ def readme_speed_table(data: dict[str, Any]) -> list[str]:
     return _table(["workload", "p50 alone", "videos/s under load", "of the stage limit",
                    "x naive pipeline",
                    f"x LitServe at c={'/'.join(str(c) for c in levels_all)}"], rows)
-
-
-def _workload_order(name: str) -> int:
-    digits = "".join(ch for ch in name if ch.isdigit())
-    return int(digits) if digits else 0
 
 
 def _fmt_ratio(value: Any, digits: int = 2) -> str:

@@ -33,6 +33,7 @@ from app.postprocess import (
     read_out,
     verified_boundaries,
 )
+from app.postprocess.importance import unit_rows
 from app.video import SamplingSpec, VideoPolicy, decode, decode_gray_strips
 from training import sources, synth
 from training.categories import (
@@ -251,8 +252,7 @@ def keyframe_spread(run: Run, duration_s: float) -> dict[str, object]:
     grid = np.linspace(0.0, duration_s, 1001)
     near = np.min(np.abs(grid[:, None] - np.array([k.time_s for k in keyframes])[None]),
                   axis=1) <= reach
-    unit = run.features[[k.sample_index for k in keyframes]]
-    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(run.features[[k.sample_index for k in keyframes]])
     distances = 1.0 - unit @ unit.T
     np.fill_diagonal(distances, np.inf)
     return {"keyframe_coverage": round(float(near.mean()), 3),

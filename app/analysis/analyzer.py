@@ -22,7 +22,7 @@ from app.analysis.bodies import render_body
 from app.cache import ResultCache, make_cache_key
 from app.inference.decode_pool import DecodePool
 from app.inference.host import ModelHost
-from app.inference.pipeline import PipelineOptions, PipelineResult
+from app.inference.pipeline import Pipeline, PipelineOptions, PipelineResult
 from app.metrics import Metrics
 
 Task = Literal["classify", "summarize"]
@@ -68,9 +68,7 @@ class Analyzer:
 
     def cache_key(self, sha256: str, task: Task, options: PipelineOptions) -> str:
         """The one key for this answer (raises ``ModelNotFound`` for an unknown model)."""
-        runtime = self._models.require_ready().runtime(options.model)
-        return make_cache_key(sha256, task, runtime.loaded.name, runtime.loaded.version,
-                              options.cache_options(task))
+        return _cache_key(self._models.require_ready(), sha256, task, options)
 
     async def cached(self, key: str) -> dict[str, Any] | None:
         return await self._cache.get(key)
@@ -92,7 +90,7 @@ class Analyzer:
         """
         started = time.monotonic() if started is None else started
         pipeline = self._models.require_ready()
-        key = self.cache_key(video.sha256, task, options)
+        key = _cache_key(pipeline, video.sha256, task, options)
         deadline = time.monotonic() + timeout_s
 
         async def compute() -> dict[str, Any]:
@@ -113,6 +111,12 @@ class Analyzer:
         for stage in _STAGES:
             self._metrics.stage_seconds.labels(stage[:-3]).observe(
                 result.timings_ms.get(stage, 0.0) / 1000)
+
+
+def _cache_key(pipeline: Pipeline, sha256: str, task: Task, options: PipelineOptions) -> str:
+    runtime = pipeline.runtime(options.model)
+    return make_cache_key(sha256, task, runtime.loaded.name, runtime.loaded.version,
+                          options.cache_options(task))
 
 
 @contextlib.contextmanager
