@@ -46,11 +46,27 @@ def _pointwise_conv_available() -> bool:
         return False
 
 
+def _reduced_precision_supported() -> set[torch.dtype]:
+    """The 16-bit dtypes oneDNN's convolution runs here: its bf16 path needs AVX512 (BW, VL,
+    DQ) or AVX-NE-CONVERT, which not every CPU has (an AMD EPYC without AVX512 refuses it)."""
+    supported: set[torch.dtype] = set()
+    try:
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            supported.add(torch.bfloat16)
+        if torch.ops.mkldnn._is_mkldnn_fp16_supported():
+            supported.add(torch.float16)
+    except (RuntimeError, AttributeError):
+        pass
+    return supported
+
+
 class FusedConv2d(nn.Module):
     """A Conv2d with its BatchNorm folded in and an optional ReLU/ReLU6 applied in the same
     oneDNN call. Inference only."""
 
     use_pointwise: bool = False  # set once by ``fuse_conv_bn_act``
+    # fp32 always; bf16/fp16 only where oneDNN supports them (else the plain conv2d path).
+    pointwise_dtypes: frozenset[torch.dtype] = frozenset({torch.float32})
     weight: Tensor
     bias: Tensor
 
@@ -90,7 +106,7 @@ class FusedConv2d(nn.Module):
                  if torch.is_autocast_enabled(x.device.type) else x.dtype)
         weight, bias = self._weights(dtype)
         x = x.to(dtype)
-        if self.use_pointwise and x.device.type == "cpu":
+        if self.use_pointwise and x.device.type == "cpu" and dtype in self.pointwise_dtypes:
             out: Tensor = torch.ops.mkldnn._convolution_pointwise(
                 x, weight, bias, self.padding, self.stride, self.dilation, self.groups,
                 self.attr, self.scalars, "")
@@ -113,6 +129,7 @@ def fuse_conv_bn_act(module: nn.Module) -> int:
     if module.training:
         raise ValueError("fusing folds BatchNorm's running statistics: call .eval() first")
     FusedConv2d.use_pointwise = _pointwise_conv_available()
+    FusedConv2d.pointwise_dtypes = frozenset({torch.float32, *_reduced_precision_supported()})
     fused = 0
     for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
         children = list(seq)
