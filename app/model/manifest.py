@@ -9,6 +9,7 @@ silently falling back to a default.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,6 +145,33 @@ class TrainingRef(_Strict):
     path: str
 
 
+class ZeroShotSpec(_Strict):
+    """How a picture is scored against words (``app/postprocess/zero_shot.py``); chosen on the
+    ``tune`` items of training/data/label_eval_set.json (docs/model-card.md)."""
+
+    mix: int = Field(default=10, gt=0)
+    hub_k: int = Field(default=50, gt=0)
+    hub_weight: float = Field(default=1.0, ge=0)
+    temperature: float = Field(default=0.05, gt=0)
+
+
+class TextEncoderSpec(_Strict):
+    """The sentence encoder that puts class names and the caller's labels in one space.
+
+    ``weights``: a sentence-transformers zip (config.json, tokenizer.json, model.safetensors).
+    ``vectors``: an ``.npz`` of the encoder's unit vectors for the class names (``classes``)
+    and for every label set (``set:<name>``), with the texts they were made from
+    (``texts:...``), written by ``videobert embed-labels``: computed once, never per request.
+    """
+
+    arch: Literal["bert_mean_pooled"] = "bert_mean_pooled"
+    weights: WeightsRef
+    dim: int = Field(gt=0)
+    max_tokens: int = Field(default=256, gt=2)
+    vectors: LabelsRef
+    zero_shot: ZeroShotSpec = ZeroShotSpec()
+
+
 class Manifest(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -155,6 +183,10 @@ class Manifest(_Strict):
     # None only for a frame encoder without a classifier (num_classes 0).
     labels: LabelsRef | None = None
     training: TrainingRef | None = None
+    # Words: user labels and named label sets (one line per label: "name" or
+    # "name<TAB>the text that is embedded for it").
+    text_encoder: TextEncoderSpec | None = None
+    label_sets: dict[str, LabelsRef] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fits_together(self) -> Manifest:
@@ -165,6 +197,13 @@ class Manifest(_Strict):
         if (self.labels is None) != (self.frame_encoder.num_classes == 0):
             raise ValueError("a manifest has labels exactly when its frame encoder has classes "
                              f"(num_classes {self.frame_encoder.num_classes})")
+        if self.text_encoder is not None and self.labels is None:
+            raise ValueError("a text encoder needs a classifier's labels to score words")
+        if self.label_sets and self.text_encoder is None:
+            raise ValueError("label_sets need a text_encoder")
+        for name in self.label_sets:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(f"label set name {name!r}: use a-z, 0-9, _ and -")
         return self
 
     @property

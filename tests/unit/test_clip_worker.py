@@ -22,6 +22,7 @@ from app.inference.worker import (
     clip_times,
 )
 from app.model import LoadedModel, load_model
+from app.model.files import sha256_file
 from app.model.manifest import (
     FrameEncoderSpec,
     InputSpec,
@@ -32,7 +33,7 @@ from app.model.manifest import (
     WeightsRef,
     write_manifest,
 )
-from app.model.store import build_sequence_modules, save_temporal_weights, sha256_file
+from app.model.store import build_sequence_modules, save_temporal_weights
 from app.model.video_backbones import CLIP_ARCHS, build_torchvision_net, kinetics400_labels
 from app.model.videobert import VideoBert
 from app.video import SamplingSpec, VideoPolicy, decode

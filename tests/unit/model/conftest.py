@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from app.model.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
+from app.model.files import resolve_weights
 from app.model.manifest import read_manifest
-from app.model.store import build_sequence_modules, resolve_weights
+from app.model.store import build_sequence_modules
 from app.model.videobert import VideoBert
 
 

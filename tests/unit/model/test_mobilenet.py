@@ -20,14 +20,10 @@ from torchvision.models import mobilenet_v2
 from app.errors import InvalidOption, ModelStoreError
 from app.inference.worker import ModelInput, ModelWorker
 from app.model import load_model
+from app.model.files import resolve_weights, sha256_file
 from app.model.manifest import read_manifest
 from app.model.mobilenet import MobileNetV2Features, load_mobilenet_v2_features
-from app.model.store import (
-    build_sequence_modules,
-    resolve_weights,
-    save_temporal_weights,
-    sha256_file,
-)
+from app.model.store import build_sequence_modules, save_temporal_weights
 from app.model.videobert import VideoBert
 from tests.media import sample_clip
 from tests.unit.model.conftest import REPO_ROOT, decode_frames

@@ -24,8 +24,8 @@ import torch
 from app.errors import ModelNotFound, ModelStoreError
 from app.model import load_model
 from app.model import pull as pull_module
+from app.model.files import sha256_file
 from app.model.pull import CATALOGUE, PullSource, pull_model, pull_weights, pullable_models
-from app.model.store import sha256_file
 from app.model.video_backbones import CLIP_ARCHS, build_torchvision_net
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -13,14 +13,9 @@ import torch
 from app.errors import ModelNotFound, ModelStoreError
 from app.model import list_models, load_model
 from app.model import store as store_module
+from app.model.files import resolve_weights, sha256_file, verify_file
 from app.model.manifest import FrameEncoderSpec, read_manifest
-from app.model.store import (
-    register_backbone,
-    resolve_weights,
-    save_temporal_weights,
-    sha256_file,
-    verify_file,
-)
+from app.model.store import register_backbone, save_temporal_weights
 from app.model.tiny import TinyFrameEncoder
 from app.model.videobert import VideoBert
 from tests.model_fixtures import make_tiny_store

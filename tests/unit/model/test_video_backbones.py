@@ -19,9 +19,10 @@ from torchvision.models import video as tv_video
 
 from app.errors import ModelStoreError
 from app.model import load_model
+from app.model.files import sha256_file
 from app.model.manifest import FrameEncoderSpec, Manifest, WeightsRef, read_manifest
 from app.model.pull import CATALOGUE
-from app.model.store import backbone_archs, sha256_file
+from app.model.store import backbone_archs
 from app.model.video_backbones import (
     CLIP_ARCHS,
     build_torchvision_net,

@@ -1,0 +1,82 @@
+"""`videobert embed-labels`: embed a model's class names and label sets once, into its store.
+
+Writes ``<model folder>/text_vectors.npz`` (``app/model/text_space.py`` reads it) and puts the
+sha256 of it and of every label-set file into the manifest. Run it after editing a label set or
+changing the text encoder; loading the model refuses a vectors file that no longer matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from app.model.files import sha256_file, verified_weights
+from app.model.manifest import MANIFEST_NAME, LabelsRef, read_manifest
+from app.model.store import _read_labels, resolve_version
+from app.model.text_encoder import load_text_encoder
+from app.model.text_space import vector_texts, write_vectors
+
+logger = logging.getLogger("embed_labels")
+REPO = Path(__file__).resolve().parent.parent
+VECTORS_FILE = "text_vectors.npz"
+
+
+def embed_labels(folder: Path) -> Path:
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    spec = manifest.text_encoder
+    if spec is None:
+        raise SystemExit(f"{folder}: the manifest has no text_encoder")
+    sets = {name: LabelsRef(path=ref.path, sha256=sha256_file(folder / ref.path))
+            for name, ref in manifest.label_sets.items()}
+    manifest = manifest.model_copy(update={"label_sets": sets})
+    encoder = load_text_encoder(verified_weights(spec.weights, folder, "text encoder"),
+                                spec.max_tokens)
+    texts = vector_texts(manifest, folder, _read_labels(manifest, folder))
+    started = time.perf_counter()
+    path = folder / VECTORS_FILE
+    write_vectors(path, encoder, texts)
+    logger.info("embedded %d texts in %.1f s", sum(map(len, texts.values())),
+                time.perf_counter() - started)
+    _record_hashes(folder / MANIFEST_NAME, {name: ref.sha256 for name, ref in sets.items()},
+                   sha256_file(path))
+    read_manifest(folder / MANIFEST_NAME)  # still valid
+    return path
+
+
+def _record_hashes(manifest_path: Path, set_hashes: dict[str, str], vectors_hash: str) -> None:
+    """Edit the sha256 fields in the manifest's own JSON, leaving everything else as written."""
+    raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for name, digest in set_hashes.items():
+        raw["label_sets"][name]["sha256"] = digest
+    raw["text_encoder"]["vectors"] = {"path": VECTORS_FILE, "sha256": vectors_hash}
+    text = json.dumps(raw, indent=2)
+    # Short lists of numbers on one line, as the hand-written manifests have them.
+    text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]",
+                  lambda m: "[" + ", ".join(m.group(1).split(",")).replace("  ", "").replace(
+                      "\n", "").replace(" ,", ",") + "]", text)
+    manifest_path.write_text(text + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="videobert embed-labels",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--store", type=Path, default=REPO / "model_store")
+    parser.add_argument("--model", default="videobert-lite0")
+    parser.add_argument("--version", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    version = resolve_version(args.store, args.model, args.version)
+    print(embed_labels(args.store / args.model / version))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
