@@ -105,7 +105,9 @@ async def _analyze_files(task: Task, files: list[Path], options: dict[str, Any],
     from app.analysis import RequestOptions, StoredVideo, keyframe_sheet
     from app.service import Services
 
-    request_options = RequestOptions.parse({k: str(v) for k, v in options.items()}, {})
+    request_options = RequestOptions.parse(
+        [(k, item) for k, v in options.items() for item in (v if isinstance(v, list) else
+                                                             [str(v)])])
     if contact_sheet_path is not None:
         request_options = request_options.model_copy(
             update={"thumbnails": True, "thumbnail_px": 240})
@@ -156,6 +158,7 @@ def _analyze(args: argparse.Namespace) -> int:
         "model": args.model, "fps": args.fps, "max_frames": args.max_frames,
         "mode": args.mode, "top_k": args.top_k, "include_frames": args.frames,
         "summary_ratio": args.summary_ratio, "num_keyframes": args.keyframes,
+        "labels": getattr(args, "label", None), "label_set": getattr(args, "label_set", None),
     }.items() if v is not None and v is not False}
     sheet = getattr(args, "contact_sheet", None)
     try:
@@ -192,6 +195,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     return int(evaluate_main(args.rest) or 0)
 
 
+def _evaluate_labels(args: argparse.Namespace) -> int:
+    from training.label_eval import main as label_eval_main
+
+    return int(label_eval_main(args.rest) or 0)
+
+
+def _embed_labels(args: argparse.Namespace) -> int:
+    from training.embed_labels import main as embed_main
+
+    return int(embed_main(args.rest) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videobert", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--frames", action="store_true", help="labels per sampled frame")
         p.add_argument("--summary-ratio", type=float)
         p.add_argument("--keyframes", type=int)
+        if name == "classify":
+            p.add_argument("--label", action="append", metavar="TEXT",
+                           help="a class of your own (repeat for several)")
+            p.add_argument("--label-set", help="a label set of the model (e.g. genres)")
         if name == "summarize":
             p.add_argument("--contact-sheet", metavar="OUT.jpg",
                            help="write the keyframes as one JPEG")
@@ -239,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="regenerate docs/model-card.md")
     evaluate.add_argument("rest", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=_evaluate)
+
+    evaluate_labels = sub.add_parser("evaluate-labels", help="measure label quality into "
+                                                             "docs/model-card.md")
+    evaluate_labels.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate_labels.set_defaults(func=_evaluate_labels)
+
+    embed = sub.add_parser("embed-labels", help="embed a model's class names and label sets "
+                                                "(after editing a label set)")
+    embed.add_argument("rest", nargs=argparse.REMAINDER)
+    embed.set_defaults(func=_embed_labels)
     return parser
 
 

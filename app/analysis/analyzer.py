@@ -102,7 +102,9 @@ class Analyzer:
             self._observe(result)
             return render_body(task, result, request_id=request_id,
                                total_ms=(time.monotonic() - started) * 1000,
-                               include_frames=options.include_frames)
+                               include_frames=options.include_frames,
+                               asked_labels=bool(options.labels or options.label_set),
+                               show_guesses=options.show_guesses)
 
         body, was_cached = await self._cache.get_or_compute(key, compute, read=read_cache)
         return Analyzed({**body, "request_id": request_id}, was_cached)

@@ -18,6 +18,13 @@ def _labels(labels: Any) -> list[dict[str, Any]]:
             for lb in labels]
 
 
+def _custom(labels: Any) -> list[dict[str, Any]]:
+    return [{"label": c.label, "probability": _round(c.probability, 4),
+             "similarity": _round(c.similarity, 4),
+             "evidence": [{"label": e.label, "contribution": _round(e.contribution, 4)}
+                          for e in c.evidence]} for c in labels]
+
+
 def _metadata(result: PipelineResult) -> dict[str, Any]:
     info = result.info
     times = result.times_s
@@ -40,6 +47,7 @@ def _timings(result: PipelineResult, total_ms: float) -> dict[str, Any]:
         "inference_ms": _round(t.get("inference_ms", 0.0), 1),
         "model_tail_ms": _round(t.get("model_tail_ms", 0.0), 1),
         "refine_ms": _round(t.get("refine_ms", 0.0), 1),
+        "labels_ms": _round(t.get("labels_ms", 0.0), 1),
         "analysis_ms": _round(t.get("analysis_ms", 0.0), 1),
         "thumbnails_ms": _round(t.get("thumbnails_ms", 0.0), 1),
         "total_ms": _round(total_ms, 1),
@@ -48,15 +56,21 @@ def _timings(result: PipelineResult, total_ms: float) -> dict[str, Any]:
 
 
 def classify_body(result: PipelineResult, *, request_id: str, total_ms: float,
-                  include_frames: bool) -> dict[str, Any]:
+                  include_frames: bool, asked_labels: bool = False,
+                  show_guesses: bool = False) -> dict[str, Any]:
     a = result.analysis
     body: dict[str, Any] = {
         "request_id": request_id,
         "model": {"name": result.model_name, "version": result.model_version},
         "video": _metadata(result),
         "video_labels": _labels(a.video_labels),
+        "video_labels_reason": None if a.video_labels else "no label above min_confidence",
+        "guesses": _labels(a.video_guesses) if show_guesses and not a.video_labels else None,
+        "custom_labels": _custom(a.custom_video_labels) if asked_labels else None,
+        "labels_truncated": list(result.labels_truncated) if asked_labels else None,
         "shot_labels": [{"index": int(s.index), "start_s": _round(s.start_s),
-                         "end_s": _round(s.end_s), "labels": _labels(s.labels)}
+                         "end_s": _round(s.end_s), "labels": _labels(s.labels),
+                         "custom_labels": _custom(s.custom_labels) if asked_labels else None}
                         for s in a.shots],
         "frame_labels": ([{"time_s": _round(f.time_s), "labels": _labels(f.labels)}
                           for f in a.frames] if include_frames else None),
@@ -94,9 +108,11 @@ def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
 
 
 def render_body(endpoint: str, result: PipelineResult, *, request_id: str, total_ms: float,
-                include_frames: bool) -> dict[str, Any]:
+                include_frames: bool, asked_labels: bool = False,
+                show_guesses: bool = False) -> dict[str, Any]:
     """The response body of ``endpoint`` ("classify" or "summarize")."""
     if endpoint == "classify":
         return classify_body(result, request_id=request_id, total_ms=total_ms,
-                             include_frames=include_frames)
+                             include_frames=include_frames, asked_labels=asked_labels,
+                             show_guesses=show_guesses)
     return summarize_body(result, request_id=request_id, total_ms=total_ms)

@@ -26,11 +26,29 @@ class Label(BaseModel):
     score: float = Field(ge=0, le=1)
 
 
+class Evidence(BaseModel):
+    label: str = Field(description="a class of the model's CNN")
+    contribution: float = Field(description="its part of the similarity (the parts of the "
+                                            "mixed classes sum to it)")
+
+
+class CustomLabel(BaseModel):
+    """One of the caller's labels, scored through the CNN's classes (ConSE)."""
+
+    label: str
+    probability: float = Field(ge=0, le=1, description="across the labels of this request "
+                                                       "(they sum to 1): which one fits best")
+    similarity: float = Field(ge=-1, le=1, description="raw cosine in text space: how well it "
+                                                       "fits at all (low everywhere: none fits)")
+    evidence: list[Evidence] = Field(description="the classes that contributed most")
+
+
 class ShotLabels(BaseModel):
     index: int
     start_s: float
     end_s: float
     labels: list[Label]
+    custom_labels: list[CustomLabel] | None = None
 
 
 class FrameLabels(BaseModel):
@@ -67,6 +85,7 @@ class Timings(BaseModel):
     model_tail_ms: float = Field(0.0, description="model time after the last frame was "
                                                   "decoded: what the model added to latency")
     refine_ms: float = 0.0
+    labels_ms: float = Field(0.0, description="embedding the labels you named")
     analysis_ms: float = 0.0
     thumbnails_ms: float = 0.0
     total_ms: float = 0.0
@@ -78,6 +97,17 @@ class ClassifyResponse(BaseModel):
     model: ModelRef
     video: VideoMetadata
     video_labels: list[Label]
+    video_labels_reason: str | None = Field(
+        None, description="why video_labels is empty, when it is")
+    guesses: list[Label] | None = Field(
+        None, description="with show_guesses=true and no label above min_confidence: the best "
+                          "labels below it")
+    custom_labels: list[CustomLabel] | None = Field(
+        None, description="with labels= or label_set=: your labels for the whole video, best "
+                          "first")
+    labels_truncated: list[str] | None = Field(
+        None, description="labels longer than the text encoder's token limit, scored on "
+                          "their start")
     shot_labels: list[ShotLabels]
     frame_labels: list[FrameLabels] | None = None
     timings: Timings

@@ -96,8 +96,7 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
         async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
                                   timeout_s=svc.settings.body_timeout_s,
                                   upload_dir=jobs.uploads.incoming_dir) as upload:
-            parsed = JobOptions.parse(dict(request.query_params), upload.form) \
-                if upload.form else query
+            parsed = JobOptions.parse(request.query_params.multi_items(), upload.form)
             assert isinstance(parsed, JobOptions)
             options = parsed
             if options.task is None:

@@ -56,7 +56,7 @@ _VIDEO_BODY = {
 }
 
 
-async def _analyze(request: Request, task: Task, query: RequestOptions, svc: Services,
+async def _analyze(request: Request, task: Task, svc: Services,
                    request_id: str, read_cache: bool) -> Response:
     svc.analyzer.require_ready()
     started = time.monotonic()
@@ -64,8 +64,7 @@ async def _analyze(request: Request, task: Task, query: RequestOptions, svc: Ser
         async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
                                   timeout_s=svc.settings.body_timeout_s,
                                   upload_dir=svc.settings.upload_dir) as upload:
-            options = RequestOptions.parse(dict(request.query_params), upload.form) \
-                if upload.form else query
+            options = RequestOptions.parse(request.query_params.multi_items(), upload.form)
             analyzed = await svc.analyzer.analyze(
                 upload, task, options.to_pipeline(), request_id=request_id,
                 timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
@@ -90,7 +89,8 @@ async def classify(request: Request, query: Annotated[RequestOptions, Query()],
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/classify?top_k=5'`
     """
-    return await _analyze(request, "classify", query, svc, request_id, read_cache)
+    del query  # validated by FastAPI for the docs; parsed with the form fields below
+    return await _analyze(request, "classify", svc, request_id, read_cache)
 
 
 @router.post("/v1/summarize", response_model=SummarizeResponse, responses={
@@ -104,7 +104,8 @@ async def summarize(request: Request, query: Annotated[RequestOptions, Query()],
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/summarize?format=jpeg' -o sheet.jpg`
     """
-    return await _analyze(request, "summarize", query, svc, request_id, read_cache)
+    del query
+    return await _analyze(request, "summarize", svc, request_id, read_cache)
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
@@ -144,7 +145,9 @@ async def models(svc: ServicesDep) -> ModelsResponse:
                             mean=list(m.input.mean), std=list(m.input.std),
                             sample_fps=svc.settings.sample_fps,
                             max_frames=svc.settings.max_frames),
-            devices=svc.models.devices))
+            devices=svc.models.devices, text_encoder=runtime.loaded.text is not None,
+            label_sets={k: len(v.labels) for k, v in sorted(
+                runtime.loaded.text.label_sets.items())} if runtime.loaded.text else {}))
     return ModelsResponse(models=out)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.analysis.options import RequestOptions
 from app.analysis.schemas import ClassifyResponse, SummarizeResponse
@@ -49,6 +49,10 @@ class ModelInfo(BaseModel):
     temporal: str
     input: InputSpec
     devices: list[str]
+    text_encoder: bool = Field(False, description="whether it scores labels you name "
+                                                  "(classify's labels= option)")
+    label_sets: dict[str, int] = Field(default_factory=dict,
+                                       description="label_set= names and their label counts")
 
 
 class ModelsResponse(BaseModel):

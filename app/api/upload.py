@@ -23,11 +23,15 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.analysis import StoredVideo
+from app.analysis.options import LIST_FIELDS, MAX_LABEL_CHARS, MAX_LABELS
 from app.errors import BadRequest, PayloadTooLarge, RequestBodyTimeout, UnsupportedMedia
 
 VIDEO_FIELD = "video"
-MAX_FORM_FIELDS = 32
+# Options, plus one field per label when labels come as repeated fields.
+MAX_FORM_FIELDS = 32 + MAX_LABELS
 MAX_FORM_FIELD_BYTES = 4096
+# A JSON list of MAX_LABELS labels of MAX_LABEL_CHARS characters, escaped \uXXXX (6 bytes each).
+MAX_LIST_FIELD_BYTES = MAX_LABELS * (MAX_LABEL_CHARS * 6 + 4)
 MAX_PARTS = MAX_FORM_FIELDS + 1
 
 
@@ -35,7 +39,7 @@ MAX_PARTS = MAX_FORM_FIELDS + 1
 class Upload(StoredVideo):
     """The received video, and the form fields that came with it (options)."""
 
-    form: dict[str, str] = field(default_factory=dict)
+    form: list[tuple[str, str]] = field(default_factory=list)
 
 
 class ClientGone(Exception):
@@ -74,7 +78,7 @@ class _MultipartReader:
 
     def __init__(self, boundary: bytes, sink: _Sink) -> None:
         self.sink = sink
-        self.form: dict[str, str] = {}
+        self.form: list[tuple[str, str]] = []
         self.saw_video = False
         self._parts = 0
         self._header_field = b""
@@ -141,15 +145,15 @@ class _MultipartReader:
             raise BadRequest(f"Unexpected file field '{self._current}'. Send the video in the "
                              f"field '{VIDEO_FIELD}'.")
         self._value += data[start:end]
-        if len(self._value) > MAX_FORM_FIELD_BYTES:
-            raise BadRequest(f"Form field '{self._current}' is longer than "
-                             f"{MAX_FORM_FIELD_BYTES} bytes.")
+        limit = MAX_LIST_FIELD_BYTES if self._current in LIST_FIELDS else MAX_FORM_FIELD_BYTES
+        if len(self._value) > limit:
+            raise BadRequest(f"Form field '{self._current}' is longer than {limit} bytes.")
 
     def _part_end(self) -> None:
         if self._current and not self._is_file:
             if len(self.form) >= MAX_FORM_FIELDS:
                 raise BadRequest(f"Too many form fields (limit {MAX_FORM_FIELDS}).")
-            self.form[self._current] = self._value.decode("utf-8", "replace")
+            self.form.append((self._current, self._value.decode("utf-8", "replace")))
 
 
 @contextlib.asynccontextmanager
@@ -203,7 +207,7 @@ async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
             raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
                                    code="empty_upload")
         yield Upload(path=path, sha256=digest, size_bytes=sink.size,
-                     form=reader.form if reader else {})
+                     form=reader.form if reader else [])
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.errors import ModelNotFound, VideoRejected
+from app.errors import InvalidOption, ModelNotFound, VideoRejected
 from app.inference.batcher import Batcher, BatchTiming
 from app.inference.decode_pool import DecodePool
 from app.inference.worker import (
@@ -36,6 +36,7 @@ from app.postprocess import (
     read_out,
     verified_boundaries,
 )
+from app.postprocess.zero_shot import Words, ZeroShotOptions, label_query
 from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class PipelineOptions:
     thumbnails: bool = False
     thumbnail_px: int = 160
     refine_boundaries: bool = True
+    # The caller's own labels, and a named label set of the model (classify only).
+    labels: tuple[str, ...] = ()
+    label_set: str | None = None
+    show_guesses: bool = False
 
     def cache_options(self, endpoint: str) -> dict[str, object]:
         """The options that change this endpoint's answer, for the cache key."""
@@ -69,7 +74,8 @@ class PipelineOptions:
         }
         if endpoint == "classify":
             common.update(top_k=self.top_k, min_confidence=self.min_confidence,
-                          include_frames=self.include_frames)
+                          include_frames=self.include_frames, labels=list(self.labels),
+                          label_set=self.label_set, show_guesses=self.show_guesses)
         else:
             common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
                           thumbnails=self.thumbnails, thumbnail_px=self.thumbnail_px)
@@ -87,6 +93,7 @@ class PipelineResult:
     thumbnails: list[bytes]
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1
+    labels_truncated: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,6 +161,13 @@ class Pipeline:
         if not want_summary:
             runtime.loaded.require_classifier()
         timings: dict[str, float] = {}
+        words: Words | None = None
+        truncated: list[str] = []
+        if not want_summary and (options.labels or options.label_set):
+            # Before the decode: an unknown label set is a 404 that costs nothing.
+            started = time.monotonic()
+            words, truncated = await asyncio.to_thread(words_for, runtime.loaded, options)
+            timings["labels_ms"] = (time.monotonic() - started) * 1000
 
         spec = self.sampling_spec(runtime, options)
         if self.stream_chunk_frames and runtime.frame_batcher and runtime.sequence_batcher:
@@ -183,7 +197,7 @@ class Pipeline:
         analysis = await asyncio.to_thread(
             read_out, times_s, output.probs, output.features, output.boundary_prob,
             output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
-            analysis_options, boundaries)
+            analysis_options, boundaries, words)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
         thumbnails: list[bytes] = []
@@ -198,7 +212,7 @@ class Pipeline:
             model_name=runtime.loaded.name, model_version=runtime.loaded.version,
             info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
             analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
-            batch_size=batch_size)
+            batch_size=batch_size, labels_truncated=truncated)
 
     async def _decode(self, path: Path, spec: SamplingSpec, deadline: float,
                       on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None
@@ -296,6 +310,33 @@ class Pipeline:
     @staticmethod
     def _time_left(deadline: float, cap_s: float) -> float:
         return max(0.05, min(cap_s, deadline - time.monotonic()))
+
+
+def words_for(loaded: LoadedModel, options: PipelineOptions) -> tuple[Words, list[str]]:
+    """The caller's labels (a label set's, then their own) in the model's text space, and the
+    ones cut to the encoder's token limit."""
+    text = loaded.text
+    if text is None:
+        raise InvalidOption(f"Model {loaded.name} {loaded.version} has no text encoder, so it "
+                            "cannot score labels you name. Choose a model that lists "
+                            "label_sets in GET /v1/models.", code="labels_not_supported")
+    names: list[str] = []
+    vectors: list[np.ndarray] = []
+    if options.label_set:
+        label_set = text.label_set(options.label_set)
+        names += label_set.labels
+        vectors.append(label_set.vectors)
+    truncated: list[str] = []
+    if options.labels:
+        encoded = text.encode(list(options.labels))
+        names += options.labels
+        vectors.append(encoded.vectors.astype(np.float64))
+        truncated = [t for t, cut in zip(options.labels, encoded.truncated, strict=True) if cut]
+    spec = text.zero_shot
+    zero_shot = ZeroShotOptions(mix=spec.mix, hub_k=spec.hub_k, hub_weight=spec.hub_weight,
+                                temperature=spec.temperature)
+    query = label_query(names, np.vstack(vectors), text.class_vectors, spec.hub_k)
+    return Words(query, text.class_vectors, zero_shot), truncated
 
 
 def _discard(tasks: list[asyncio.Future[Any]]) -> None:

@@ -88,13 +88,19 @@ def top_labels(scores: np.ndarray, labels: list[str], top_k: int,
             for c in order.tolist() if scores[c] >= min_confidence]
 
 
+def label_scores(frame_probs: np.ndarray, shots: list[Shot]) -> tuple[np.ndarray, np.ndarray]:
+    """((S, C) shot scores, (C,) video scores): frame evidence -> shot -> video."""
+    shot_scores = shot_label_scores(frame_probs, shots)
+    return shot_scores, video_label_scores(shot_scores, shots)
+
+
 def aggregate_labels(frame_probs: np.ndarray, shots: list[Shot], labels: list[str], top_k: int,
                      min_confidence: float) -> tuple[list[Label], list[list[Label]]]:
     """Video labels and each shot's labels (frame evidence -> shot -> video)."""
     if frame_probs.shape[1] == 0:  # a features-only model: nothing to label
         return [], [[] for _ in shots]
-    shot_scores = shot_label_scores(frame_probs, shots)
-    video = top_labels(video_label_scores(shot_scores, shots), labels, top_k, min_confidence)
+    shot_scores, video_scores = label_scores(frame_probs, shots)
+    video = top_labels(video_scores, labels, top_k, min_confidence)
     per_shot = [top_labels(row, labels, top_k, min_confidence) for row in shot_scores]
     return video, per_shot
 

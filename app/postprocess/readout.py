@@ -11,14 +11,16 @@ from app.postprocess.boundaries import find_boundaries, merge_short_shots, shots
 from app.postprocess.highlights import select_highlights
 from app.postprocess.importance import importance_scores
 from app.postprocess.keyframes import select_keyframes
-from app.postprocess.labels import aggregate_labels, frame_labels
+from app.postprocess.labels import frame_labels, label_scores, top_labels
 from app.postprocess.types import (
     Boundary,
     FrameLabels,
     ImportancePoint,
+    Label,
     ReadoutOptions,
     VideoReadout,
 )
+from app.postprocess.zero_shot import CustomLabel, Words, custom_labels
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,15 @@ log = logging.getLogger(__name__)
 def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
             boundary_prob: np.ndarray, attention_mass: np.ndarray, duration_s: float,
             labels: list[str], options: ReadoutOptions | None = None,
-            boundaries: list[Boundary] | None = None) -> VideoReadout:
+            boundaries: list[Boundary] | None = None, words: Words | None = None
+            ) -> VideoReadout:
     """Everything the API returns about one video, from the model's per-sample outputs.
 
     ``boundaries``: the video's shot boundaries as checked against its frames
     (``verified_boundaries``), each kept inside its gap; None takes the boundary head's peaks
-    at ``options.boundary_threshold`` as they are (``find_boundaries``). The covered duration is
+    at ``options.boundary_threshold`` as they are (``find_boundaries``). ``words``: the
+    caller's own labels, scored per shot and for the video (``zero_shot.py``). The covered
+    duration is
     ``max(duration_s, last sample time)``; the highlight budget is ``summary_ratio`` of it.
     Raises ``ValueError`` for inconsistent shapes and ``InferenceFailed`` for non-finite model
     outputs.
@@ -49,10 +54,21 @@ def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
     boundaries = merge_short_shots(boundaries, covered_s, options.min_shot_s)
     shots = shots_from_boundaries(boundaries, covered_s, num_samples)
 
-    video_labels, shot_labels = aggregate_labels(probs, shots, labels, options.top_k,
-                                                 options.min_confidence)
-    for shot, shot_top in zip(shots, shot_labels, strict=True):
-        shot.labels = shot_top
+    video_labels: list[Label] = []
+    guesses: list[Label] = []
+    custom_video: list[CustomLabel] = []
+    if labels:  # a features-only model has no classes to label with
+        shot_scores, video_scores = label_scores(probs, shots)
+        video_labels = top_labels(video_scores, labels, options.top_k, options.min_confidence)
+        guesses = [] if video_labels else top_labels(video_scores, labels, options.top_k, 0.0)
+        for shot, row in zip(shots, shot_scores, strict=True):
+            shot.labels = top_labels(row, labels, options.top_k, options.min_confidence)
+        if words is not None:
+            named = custom_labels(np.vstack([video_scores[None], shot_scores]),
+                                  words.class_vectors, labels, words.query, words.options)
+            custom_video = named[0]
+            for shot, shot_custom in zip(shots, named[1:], strict=True):
+                shot.custom_labels = shot_custom[:options.top_k]
     frames = ([FrameLabels(time_s=float(t), labels=top) for t, top in zip(
         times.tolist(), frame_labels(probs, labels, options.top_k, options.min_confidence),
         strict=True)] if options.include_frames else [])
@@ -71,6 +87,8 @@ def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
         highlights=highlights,
         highlight_duration_s=float(sum(h.end_s - h.start_s for h in highlights)),
         budget_s=float(options.summary_ratio * covered_s),
+        custom_video_labels=custom_video,
+        video_guesses=guesses,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.errors import InvalidOption
+from app.postprocess.zero_shot import CustomLabel
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Shot:
     end_s: float
     sample_indices: list[int]
     labels: list[Label] = field(default_factory=list)
+    custom_labels: list[CustomLabel] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -121,3 +123,8 @@ class VideoReadout:
     highlights: list[Segment]
     highlight_duration_s: float
     budget_s: float
+    # The caller's own labels for the whole video, best first (empty when none were given).
+    custom_video_labels: list[CustomLabel] = field(default_factory=list)
+    # The video's best classes whatever their score: what to show when ``video_labels`` is
+    # empty because nothing reached min_confidence.
+    video_guesses: list[Label] = field(default_factory=list)

@@ -108,3 +108,13 @@ async def test_rate_limit_per_client(make_settings: Callable[..., Settings],
                                  headers={"Content-Type": "video/mp4"})
         assert_error(resp, 429, "rate_limited")
         assert int(resp.headers["retry-after"]) >= 1
+
+
+async def test_labels_on_a_model_without_a_text_encoder(client: httpx.AsyncClient,
+                                                        videos: dict[str, Path]) -> None:
+    # The tiny model has classes but no text encoder: it cannot score words, and says so
+    # before decoding anything.
+    resp = await client.post("/v1/classify?labels=a%20cat", **multipart(videos["short"]))
+    assert_error(resp, 422, "labels_not_supported")
+    resp = await client.post("/v1/classify?label_set=genres", **multipart(videos["short"]))
+    assert_error(resp, 422, "labels_not_supported")

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from app.api.upload import MAX_PARTS
 from tests.hostile.conftest import HostileEnv
 from tests.hostile.corpus import SECRET_TEXT, Case, list_cases
 
@@ -81,7 +82,8 @@ def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "xYzB
 
 
 @pytest.mark.parametrize("parts, status, code", [
-    ([("top_k", None, b"3")] * 40 + [("video", "a.mp4", b"x")], 400, "bad_request"),
+    ([("top_k", None, b"3")] * (MAX_PARTS + 1) + [("video", "a.mp4", b"x")], 400,
+     "bad_request"),
     ([("top_k", None, b"1" * 5000), ("video", "a.mp4", b"x")], 400, "bad_request"),
     ([("video", "a.mp4", b"x"), ("video", "b.mp4", b"y")], 400, "bad_request"),
     ([("other", "a.mp4", b"x")], 400, "bad_request"),
