@@ -43,6 +43,8 @@ from training.categories import (
     run_categories,
     step_rows,
 )
+from training.label_eval import BEGIN as LABELS_BEGIN
+from training.label_eval import END as LABELS_END
 from training.metrics import Counts, match_boundaries
 from training.videos import VIDEO_FPS, VIDEO_SIZE, clip_frames, edit_frames, join_clips, write_video
 
@@ -168,7 +170,7 @@ def top5_table(loaded: LoadedModel) -> list[tuple[str, str, str, float]]:
     """(image, ours top-5, reference top-5, max |logit difference|) on real frames."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    from app.model.store import resolve_weights
+    from app.model.files import resolve_weights
 
     weights = resolve_weights(loaded.manifest.frame_encoder.weights, loaded.folder)
     reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
@@ -469,7 +471,14 @@ def write_card(path: Path, loaded: LoadedModel, training: dict[str, object],
         "apart; very short shots may be missed.",
         "- Frame labels are ImageNet classes: objects, not actions.",
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    # The labels section is `videobert evaluate-labels`'s: kept as it is.
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    if LABELS_BEGIN in previous and LABELS_END in previous:
+        block = previous[previous.index(LABELS_BEGIN):previous.index(LABELS_END) +
+                         len(LABELS_END)]
+        text += "\n## Labels\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
