@@ -89,11 +89,23 @@ async def test_options_may_come_as_form_fields(client: httpx.AsyncClient,
     assert len(done["result"]["video_labels"]) == 1
 
 
+async def test_labels_reach_the_job(client: httpx.AsyncClient, clips: list[Path]) -> None:
+    # The labels travel with the job to its worker, which hears them: the tiny model has no
+    # text encoder, so the job fails with the same code the sync endpoint answers.
+    created = await client.post("/v1/jobs", **upload(clips[2], task="classify",
+                                                     labels='["a cat", "a dog"]'))
+    assert created.status_code == 202
+    done = await wait_job(client, created.json()["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "labels_not_supported"
+
+
 @pytest.mark.parametrize(("params", "content", "status", "code"), [
     ({}, None, 422, "invalid_option"),
     ({"task": "translate"}, None, 422, "invalid_option"),
     ({"task": "summarize", "format": "jpeg"}, None, 422, "invalid_option"),
     ({"task": "classify", "top_k": "0"}, None, 422, "invalid_option"),
+    ({"task": "classify", "labels": ""}, None, 422, "invalid_option"),
     ({"task": "classify", "callback_url": "https://example.com/hook"}, None, 422,
      "callback_not_allowed"),
     ({"task": "classify"}, b"not a video at all" * 10, 415, "unsupported_container"),
