@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from tests.media import sample_clip
 from training.label_eval import _still, load_set, still_clip
 
@@ -20,19 +16,6 @@ pytestmark = pytest.mark.slow
 # The right class of each item is phrasing 0 of its class in the labelled set.
 _, PHRASINGS = load_set()
 CLASSES = [texts[0] for texts in PHRASINGS.values()]
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(upload_dir=tmp_path_factory.mktemp("uploads"), decode_workers=1)
-    with TestClient(create_app(settings)) as http:
-        for _ in range(1200):
-            if http.get("/readyz").status_code == 200:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"not ready: {http.get('/readyz').json()}")
-        yield http
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +11,12 @@ import skimage.data
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.main import create_app
-from app.settings import Settings
 from tests.media import join_sample_clips, pan_over_photo, sample_clip
 
 pytestmark = pytest.mark.slow
 
 # bikes.mp4 (25 fps) has hard cuts before frames 30, 76, 137, 187 and 242.
 BIKES_CUTS_S = [30 / 25, 76 / 25, 137 / 25, 187 / 25, 242 / 25]
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(upload_dir=tmp_path_factory.mktemp("uploads"), decode_workers=1)
-    with TestClient(create_app(settings)) as http:
-        for _ in range(1200):
-            if http.get("/readyz").status_code == 200:
-                break
-            import time
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"not ready: {http.get('/readyz').json()}")
-        yield http
 
 
 @pytest.fixture(scope="module")
