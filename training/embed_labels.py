@@ -15,13 +15,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from app.model.files import sha256_file, verified_weights
 from app.model.manifest import MANIFEST_NAME, LabelsRef, read_manifest
 from app.model.store import _read_labels, resolve_version
 from app.model.text_encoder import load_text_encoder
-from app.model.text_space import vector_texts, write_vectors
+from app.model.text_space import read_label_sets, vector_texts, write_vectors
 
 logger = logging.getLogger("embed_labels")
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +36,7 @@ def embed_labels(folder: Path) -> Path:
     manifest = manifest.model_copy(update={"label_sets": sets})
     encoder = load_text_encoder(verified_weights(spec.weights, folder, "text encoder"),
                                 spec.max_tokens)
-    texts = vector_texts(manifest, folder, _read_labels(manifest, folder))
+    texts = vector_texts(_read_labels(manifest, folder), read_label_sets(manifest, folder))
     started = time.perf_counter()
     path = folder / VECTORS_FILE
     write_vectors(path, encoder, texts)
@@ -72,7 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     version = resolve_version(args.store, args.model, args.version)
     print(embed_labels(args.store / args.model / version))
     return 0

@@ -17,6 +17,7 @@ Each table is split into the ``tune`` items (settings may be chosen on them) and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import tempfile
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from app.model import LoadedModel, load_model
+from app.model.videobert import resize_and_crop
 from app.postprocess.labels import shot_label_scores, video_label_scores
 from app.postprocess.types import Shot
 from app.postprocess.zero_shot import ZeroShotOptions, custom_labels, label_query
@@ -154,15 +156,6 @@ def _crops(x: torch.Tensor, crop: int, count: int) -> list[torch.Tensor]:
     return [x[:, :, t:t + crop, left:left + crop] for t, left in offsets]
 
 
-def _framing_centre256(x: torch.Tensor, crop: int) -> list[torch.Tensor]:
-    h, w = x.shape[-2:]
-    scale = 256 / min(h, w)
-    x = _resized(x, (max(crop, round(h * scale)), max(crop, round(w * scale))))
-    h, w = x.shape[-2:]
-    top, left = (h - crop) // 2, (w - crop) // 2
-    return [x[:, :, top:top + crop, left:left + crop]]
-
-
 def _framing_squash(x: torch.Tensor, crop: int) -> list[torch.Tensor]:
     return [_resized(x, (crop, crop))]
 
@@ -178,7 +171,8 @@ def _framing_letterbox(x: torch.Tensor, crop: int) -> list[torch.Tensor]:
 
 
 FRAMINGS: dict[str, Callable[[torch.Tensor, int], list[torch.Tensor]]] = {
-    "centre crop of short side 256 (the service)": _framing_centre256,
+    # What the service does (app.video decodes to short side 256, then crops the centre).
+    "centre crop of short side 256 (the service)": lambda x, c: [resize_and_crop(x, 256, c)],
     "centre crop of short side 224": lambda x, c: _crops(x, c, 1),
     "whole frame squashed to a square": _framing_squash,
     "whole frame letterboxed": _framing_letterbox,
@@ -264,10 +258,9 @@ def _rank_of(scores: np.ndarray, right: int) -> float:
     return above + tied / 2.0
 
 
-def _topk_share(ranks: Sequence[float], k: int, n_labels: int) -> float:
+def _topk_share(ranks: Sequence[float], k: int) -> float:
     """Share of queries whose right answer is in the top k, ties counted by expectation."""
-    del n_labels
-    return float(np.mean([min(1.0, max(0.0, k - r)) if r < k else 0.0 for r in ranks]))
+    return float(np.mean([min(1.0, max(0.0, k - r)) for r in ranks]))
 
 
 def zero_shot_ranks(runs: Sequence[ItemRun], phrasings: dict[str, list[str]],
@@ -328,7 +321,7 @@ def _pct(hits: int, n: int) -> str:
 
 
 def _share(ranks: Sequence[float], k: int) -> str:
-    return f"{100 * _topk_share(ranks, k, 0):.0f} %" if ranks else "-"
+    return f"{100 * _topk_share(ranks, k):.0f} %" if ranks else "-"
 
 
 def encoder_cost(loaded: LoadedModel, labels: Sequence[str]) -> dict[str, float]:
@@ -399,10 +392,8 @@ def report(loaded: LoadedModel, folder: Path) -> list[str]:
         return text.encode(texts).vectors.astype(np.float64)
 
     spec = text.zero_shot
-    chosen = ZeroShotOptions(mix=spec.mix, hub_k=spec.hub_k, hub_weight=spec.hub_weight,
-                             temperature=spec.temperature)
-    plain = ZeroShotOptions(mix=spec.mix, hub_k=spec.hub_k, hub_weight=0.0,
-                            temperature=spec.temperature)
+    chosen = ZeroShotOptions(**spec.model_dump())
+    plain = dataclasses.replace(chosen, hub_weight=0.0)
     n_classes = len(phrasings)
     ranked = {"ConSE, hubness-corrected (the service)": zero_shot_ranks(
         runs, phrasings, encode, text.class_vectors, loaded.labels, chosen),

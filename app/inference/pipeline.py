@@ -330,12 +330,10 @@ def words_for(loaded: LoadedModel, options: PipelineOptions) -> tuple[Words, lis
     if options.labels:
         encoded = text.encode(list(options.labels))
         names += options.labels
-        vectors.append(encoded.vectors.astype(np.float64))
+        vectors.append(encoded.vectors)
         truncated = [t for t, cut in zip(options.labels, encoded.truncated, strict=True) if cut]
-    spec = text.zero_shot
-    zero_shot = ZeroShotOptions(mix=spec.mix, hub_k=spec.hub_k, hub_weight=spec.hub_weight,
-                                temperature=spec.temperature)
-    query = label_query(names, np.vstack(vectors), text.class_vectors, spec.hub_k)
+    zero_shot = ZeroShotOptions(**text.zero_shot.model_dump())
+    query = label_query(names, np.vstack(vectors), text.class_vectors, zero_shot.hub_k)
     return Words(query, text.class_vectors, zero_shot), truncated
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from app.errors import ModelStoreError
 from app.model.manifest import LabelsRef, WeightsRef
 
-# --- hashing and paths ---------------------------------------------------------------------------
 
 def sha256_file(path: Path) -> str:
     with path.open("rb") as f:

@@ -30,9 +30,9 @@ from torch import nn
 from app.errors import InvalidOption, ModelNotFound, ModelStoreError
 from app.model.efficientnet_lite import load_efficientnet_lite0
 from app.model.files import (
+    confined_file,
     sha256_file,
     verified_weights,
-    verify_file,
 )
 from app.model.fusion import fuse_conv_bn_act
 from app.model.heads import BoundaryHead
@@ -190,11 +190,8 @@ def _read_labels(manifest: Manifest, folder: Path) -> list[str]:
     ref = manifest.labels
     if ref is None:  # a backbone without a classifier (the schema checks num_classes is 0)
         return []
-    path = (folder / ref.path).resolve()
     what = f"{manifest.name} {manifest.version} labels"
-    if not path.is_relative_to(folder.resolve()):
-        raise ModelStoreError(f"{what}: path {ref.path!r} leaves the model folder {folder}.")
-    verify_file(path, ref.sha256, what)
+    path = confined_file(folder, ref, what)
     labels = path.read_text(encoding="utf-8").splitlines()
     if len(labels) != manifest.frame_encoder.num_classes:
         raise ModelStoreError(f"{what}: {path} has {len(labels)} lines, the frame encoder has "

@@ -6,7 +6,7 @@ over the tokens, L2 norm; 384-d), read from the zip inside the ``all-minilm-l6-v
 Why this shape:
 - The Transformer is our own ~60 lines of torch (``BertEncoder``), not ``transformers``: that
   package is a large import for one small encoder and is only a test oracle here
-  (``tests/model/test_text_encoder.py`` holds the parity check within 1e-5).
+  (``tests/unit/model/test_text_encoder.py`` holds the parity check within 1e-5).
 - Tokenisation uses the ``tokenizers`` library on the model's own ``tokenizer.json``: WordPiece
   with BERT's normaliser has many corner cases (accents, CJK, control characters), and that file
   is the definition the model was trained with, so re-implementing it could only drift.

@@ -61,13 +61,19 @@ def read_label_set(path: Path) -> tuple[list[str], list[str]]:
     return labels, texts
 
 
-def vector_texts(manifest: Manifest, folder: Path, class_names: list[str]
+def read_label_sets(manifest: Manifest, folder: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Each label set's (labels, texts to embed), its file verified against its sha256."""
+    return {name: read_label_set(confined_file(folder, ref, f"{manifest.name} "
+                                               f"{manifest.version} label set {name}"))
+            for name, ref in sorted(manifest.label_sets.items())}
+
+
+def vector_texts(class_names: list[str], label_sets: dict[str, tuple[list[str], list[str]]]
                  ) -> dict[str, list[str]]:
     """Every text the vectors file must hold, by key: the class names, and each label set's."""
     texts = {CLASSES_KEY: list(class_names)}
-    for name, ref in sorted(manifest.label_sets.items()):
-        path = confined_file(folder, ref, f"{manifest.name} {manifest.version} label set {name}")
-        texts[f"set:{name}"] = read_label_set(path)[1]
+    for name, (_, set_texts) in label_sets.items():
+        texts[f"set:{name}"] = set_texts
     return texts
 
 
@@ -81,12 +87,10 @@ def load_text_space(manifest: Manifest, folder: Path, class_names: list[str]
     if encoder.dim != spec.dim:
         raise ModelStoreError(f"{what}: vectors are {encoder.dim}-d, the manifest says "
                               f"{spec.dim}.")
-    expected = vector_texts(manifest, folder, class_names)
-    vectors = _read_vectors(folder, spec, expected, what)
-    sets = {}
-    for name, ref in manifest.label_sets.items():
-        labels, texts = read_label_set(folder / ref.path)
-        sets[name] = LabelSet(name, labels, texts, vectors[f"set:{name}"])
+    label_sets = read_label_sets(manifest, folder)
+    vectors = _read_vectors(folder, spec, vector_texts(class_names, label_sets), what)
+    sets = {name: LabelSet(name, labels, texts, vectors[f"set:{name}"])
+            for name, (labels, texts) in label_sets.items()}
     return TextSpace(encoder, vectors[CLASSES_KEY], sets, spec.zero_shot)
 
 

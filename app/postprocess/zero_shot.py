@@ -56,6 +56,7 @@ class LabelQuery:
     texts: list[str]
     vectors: np.ndarray
     hubness: np.ndarray  # (L,)
+    class_similarity: np.ndarray  # (C, L) cosine of every class name with every label
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,11 @@ class Words:
 
 def label_query(texts: list[str], vectors: np.ndarray, class_vectors: np.ndarray,
                 hub_k: int) -> LabelQuery:
-    sims = vectors @ class_vectors.T  # (L, C)
-    k = min(hub_k, sims.shape[1])
-    nearest = -np.partition(-sims, k - 1, axis=1)[:, :k]
-    return LabelQuery(list(texts), vectors.astype(np.float64), nearest.mean(axis=1))
+    vectors = vectors.astype(np.float64)
+    sims = class_vectors @ vectors.T  # (C, L)
+    k = min(hub_k, sims.shape[0])
+    nearest = -np.partition(-sims, k - 1, axis=0)[:k]
+    return LabelQuery(list(texts), vectors, nearest.mean(axis=0), sims)
 
 
 def semantic_vectors(class_scores: np.ndarray, class_vectors: np.ndarray, mix: int
@@ -106,11 +108,10 @@ def custom_labels(class_scores: np.ndarray, class_vectors: np.ndarray, class_nam
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
-    class_label_sims = class_vectors @ query.vectors.T  # (C, L)
     answers = []
     for p in range(len(pictures)):
         mixed = np.flatnonzero(weights[p])
-        parts = weights[p, mixed, None] * class_label_sims[mixed]  # (m, L)
+        parts = weights[p, mixed, None] * query.class_similarity[mixed]  # (m, L)
         row = []
         for j in np.argsort(-probs[p], kind="stable").tolist():
             order = np.argsort(-parts[:, j], kind="stable")[:options.evidence]
