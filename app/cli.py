@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import json
 import sys
 import time
@@ -183,28 +184,23 @@ def _models(args: argparse.Namespace) -> int:
     return pull_model(settings.model_store_dir, args.name)
 
 
-def _train_temporal(args: argparse.Namespace) -> int:
-    from training.train_temporal import main as train_main
-
-    return int(train_main(args.rest) or 0)
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate import main as evaluate_main
-
-    return int(evaluate_main(args.rest) or 0)
-
-
-def _evaluate_labels(args: argparse.Namespace) -> int:
-    from training.label_eval import main as label_eval_main
-
-    return int(label_eval_main(args.rest) or 0)
+# Commands that hand their arguments to a module under training/ (imported only when run:
+# they pull in evaluation-only dependencies). Dispatched before argparse, so that their own
+# options (``videobert evaluate --card X``) reach them untouched.
+TRAINING_COMMANDS = {
+    "train-temporal": ("training.train_temporal", "re-train the default model's Transformer"),
+    "evaluate": ("training.evaluate", "regenerate docs/model-card.md"),
+    "evaluate-labels": ("training.label_eval", "measure label quality into docs/model-card.md"),
+    "embed-labels": ("training.embed_labels", "embed a model's class names and label sets "
+                                              "(after editing a label set)"),
+    "build-hierarchy": ("training.label_hierarchy", "write the WordNet categories above a "
+                                                    "model's classes"),
+}
 
 
-def _embed_labels(args: argparse.Namespace) -> int:
-    from training.embed_labels import main as embed_main
-
-    return int(embed_main(args.rest) or 0)
+def _run_training_command(command: str, rest: list[str]) -> int:
+    module = importlib.import_module(TRAINING_COMMANDS[command][0])
+    return int(module.main(rest) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,27 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("name")
     models.set_defaults(func=_models)
 
-    train = sub.add_parser("train-temporal", help="re-train the default model's Transformer")
-    train.add_argument("rest", nargs=argparse.REMAINDER)
-    train.set_defaults(func=_train_temporal)
-
-    evaluate = sub.add_parser("evaluate", help="regenerate docs/model-card.md")
-    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluate.set_defaults(func=_evaluate)
-
-    evaluate_labels = sub.add_parser("evaluate-labels", help="measure label quality into "
-                                                             "docs/model-card.md")
-    evaluate_labels.add_argument("rest", nargs=argparse.REMAINDER)
-    evaluate_labels.set_defaults(func=_evaluate_labels)
-
-    embed = sub.add_parser("embed-labels", help="embed a model's class names and label sets "
-                                                "(after editing a label set)")
-    embed.add_argument("rest", nargs=argparse.REMAINDER)
-    embed.set_defaults(func=_embed_labels)
+    for command, (_, help_text) in TRAINING_COMMANDS.items():
+        sub.add_parser(command, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TRAINING_COMMANDS:
+        return _run_training_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

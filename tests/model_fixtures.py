@@ -12,9 +12,9 @@ import torch
 
 from app.model.files import sha256_file
 from app.model.manifest import (
+    ClassLabelsRef,
     FrameEncoderSpec,
     InputSpec,
-    LabelsRef,
     Manifest,
     SamplingDefaults,
     TemporalSpec,
@@ -41,7 +41,7 @@ def tiny_manifest(name: str = "tiny", version: str = "0.0.1", num_classes: int =
             d_model=TINY_D_MODEL, n_layers=2, n_heads=2, max_len=512, head_hidden=32,
             weights=WeightsRef(source="file", path="temporal.pt", sha256=temporal_sha256)),
         sampling=SamplingDefaults(fps=2.0, max_frames=256),
-        labels=LabelsRef(path="labels.txt", sha256=labels_sha256),
+        labels=ClassLabelsRef(path="labels.txt", sha256=labels_sha256),
     )
 
 

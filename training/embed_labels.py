@@ -8,18 +8,18 @@ changing the text encoder; loading the model refuses a vectors file that no long
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.model.files import sha256_file, verified_weights
 from app.model.manifest import MANIFEST_NAME, LabelsRef, read_manifest
 from app.model.store import _read_labels, resolve_version
 from app.model.text_encoder import load_text_encoder
 from app.model.text_space import read_label_sets, vector_texts, write_vectors
+from training.manifest_edit import edit_manifest
 
 logger = logging.getLogger("embed_labels")
 REPO = Path(__file__).resolve().parent.parent
@@ -42,24 +42,15 @@ def embed_labels(folder: Path) -> Path:
     write_vectors(path, encoder, texts)
     logger.info("embedded %d texts in %.1f s", sum(map(len, texts.values())),
                 time.perf_counter() - started)
-    _record_hashes(folder / MANIFEST_NAME, {name: ref.sha256 for name, ref in sets.items()},
-                   sha256_file(path))
-    read_manifest(folder / MANIFEST_NAME)  # still valid
+    vectors_hash = sha256_file(path)
+
+    def record_hashes(raw: dict[str, Any]) -> None:
+        for name, ref in sets.items():
+            raw["label_sets"][name]["sha256"] = ref.sha256
+        raw["text_encoder"]["vectors"] = {"path": VECTORS_FILE, "sha256": vectors_hash}
+
+    edit_manifest(folder / MANIFEST_NAME, record_hashes)
     return path
-
-
-def _record_hashes(manifest_path: Path, set_hashes: dict[str, str], vectors_hash: str) -> None:
-    """Edit the sha256 fields in the manifest's own JSON, leaving everything else as written."""
-    raw = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for name, digest in set_hashes.items():
-        raw["label_sets"][name]["sha256"] = digest
-    raw["text_encoder"]["vectors"] = {"path": VECTORS_FILE, "sha256": vectors_hash}
-    text = json.dumps(raw, indent=2)
-    # Short lists of numbers on one line, as the hand-written manifests have them.
-    text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]",
-                  lambda m: "[" + ", ".join(m.group(1).split(",")).replace("  ", "").replace(
-                      "\n", "").replace(" ,", ",") + "]", text)
-    manifest_path.write_text(text + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

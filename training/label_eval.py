@@ -33,8 +33,9 @@ import torch.nn.functional as F
 
 from app.model import LoadedModel, load_model
 from app.model.videobert import resize_and_crop
-from app.postprocess.labels import shot_label_scores, video_label_scores
-from app.postprocess.types import Shot
+from app.postprocess.hierarchy import Hierarchy
+from app.postprocess.labels import label_scores, shot_label_scores, top_labels, video_label_scores
+from app.postprocess.types import Label, ReadoutOptions, Shot
 from app.postprocess.zero_shot import ZeroShotOptions, custom_labels, label_query
 from training import sources
 from training.videos import write_video
@@ -222,6 +223,7 @@ class ItemRun:
     probs: np.ndarray
     shot_scores: np.ndarray  # per labelled shot (or the one whole-video shot)
     video_scores: np.ndarray
+    shots: list[Shot]
 
 
 def run_item(loaded: LoadedModel, item: Item, path: Path, framing: str) -> tuple[ItemRun, float]:
@@ -231,7 +233,49 @@ def run_item(loaded: LoadedModel, item: Item, path: Path, framing: str) -> tuple
     spans = [(s, e) for s, e, _ in item.shots] or [(0.0, end)]
     shots = _shots(times, spans)
     shot_scores = shot_label_scores(probs, shots)
-    return ItemRun(item, times, probs, shot_scores, video_label_scores(shot_scores, shots)), ms
+    return ItemRun(item, times, probs, shot_scores, video_label_scores(shot_scores, shots),
+                   shots), ms
+
+
+def category_hits(runs: Sequence[ItemRun], labels: list[str], hierarchy: Hierarchy,
+                  min_confidence: float) -> dict[str, dict[str, list[float]]]:
+    """Per split, per answer ("classes": the confident classes only; "categories": with the
+    categories, as the service answers), over the items with acceptable ImageNet labels:
+    [n, answered, hit@1, hit@5, top answer or its parent right, classes the top answer spans].
+    A category is right when one of its classes is acceptable: coarser, but true."""
+    out: dict[str, dict[str, list[float]]] = {}
+
+    def right(label: Label, accept: set[str]) -> bool:
+        if label.kind == "class":
+            return label.label in accept
+        column = hierarchy.names.index(label.label)
+        return any(labels[c] in accept for c in np.flatnonzero(hierarchy.members[:, column]))
+
+    def parent_right(label: Label, accept: set[str]) -> bool:
+        if right(label, accept):
+            return True
+        return label.parent is not None and right(
+            Label(label.parent.label, -1, label.parent.score, kind="category"), accept)
+
+    for run in runs:
+        if not run.item.imagenet:
+            continue
+        accept = run.item.imagenet
+        classes = top_labels(run.video_scores, labels, 5, min_confidence)
+        _, video_cats = label_scores(run.probs, run.shots, hierarchy.category_probs(run.probs))
+        answers = {"classes": hierarchy.with_parents(classes, video_cats),
+                   "categories": hierarchy.specific_labels(classes, video_cats, 5,
+                                                           min_confidence)}
+        for name, answer in answers.items():
+            row = out.setdefault(run.item.split, {}).setdefault(name, [0.0] * 6)
+            top = answer[0] if answer else None
+            spans = 0.0 if top is None else 1.0 if top.kind == "class" else float(
+                hierarchy.members[:, hierarchy.names.index(top.label)].sum())
+            for k, value in enumerate((1, top is not None, top is not None and right(top, accept),
+                                       any(right(lb, accept) for lb in answer),
+                                       top is not None and parent_right(top, accept), spans)):
+                row[k] += float(value)
+    return out
 
 
 def imagenet_hits(runs: Sequence[ItemRun], labels: list[str]
@@ -353,6 +397,36 @@ def encoder_cost(loaded: LoadedModel, labels: Sequence[str]) -> dict[str, float]
     return out
 
 
+def category_table(runs: Sequence[ItemRun], loaded: LoadedModel) -> list[str]:
+    """The model card's table of video labels without and with the WordNet categories, at
+    the service's min_confidence and at stricter ones."""
+    if loaded.categories is None:
+        return []
+    hierarchy = Hierarchy.from_categories(len(loaded.labels), loaded.categories)
+    default = ReadoutOptions().min_confidence
+    lines = ["", "### Categories above the classes (WordNet)", "",
+             f"The video's labels without and with the {len(hierarchy.names)} WordNet "
+             "categories (`label_hierarchy.json`): a category answers when none of its classes "
+             "is confident but together they are, and every label names its parent. A category "
+             "counts as right when one of its classes is acceptable (coarser, but true); "
+             "'spans' is how many classes the top answer covers on average (1 = as specific as "
+             f"a class). {default} is the service's default min_confidence; the stricter ones "
+             "are what a caller who wants only sure labels sets.", "",
+             "| min_confidence | split | answer | answered | hit@1 | hit@5 | top answer or its "
+             "parent right | spans |", "|---|---|---|---|---|---|---|---|"]
+    for threshold in (default, 0.2, 0.3, 0.5):
+        found = category_hits(runs, loaded.labels, hierarchy, threshold)
+        for split in ("report", "tune"):
+            for name, title in (("classes", "classes only (before)"),
+                                ("categories", "with categories (the service)")):
+                n, answered, h1, h5, parent, spans = found.get(split, {}).get(name, [0.0] * 6)
+                lines.append(f"| {threshold} | {split} | {title} | "
+                             f"{_pct(int(answered), int(n))} | {_pct(int(h1), int(n))} | "
+                             f"{_pct(int(h5), int(n))} | {_pct(int(parent), int(n))} | "
+                             f"{spans / answered if answered else 0:.1f} |")
+    return lines
+
+
 def report(loaded: LoadedModel, folder: Path) -> list[str]:
     text = loaded.text
     if text is None:
@@ -387,6 +461,8 @@ def report(loaded: LoadedModel, folder: Path) -> list[str]:
         lines.append(f"| {framing} | {_pct(rv[0], rv[2])} | {_pct(rv[1], rv[2])} | "
                      f"{_pct(rs[0], rs[2])} | {_pct(rs[1], rs[2])} | {_pct(tv[0], tv[2])} | "
                      f"{_pct(tv[1], tv[2])} | {ms:.1f} |")
+
+    lines += category_table(runs, loaded)
 
     def encode(texts: list[str]) -> np.ndarray:
         return text.encode(texts).vectors.astype(np.float64)

@@ -14,7 +14,10 @@ def _round(value: float, digits: int = 3) -> float:
 
 
 def _labels(labels: Any) -> list[dict[str, Any]]:
-    return [{"label": lb.label, "class_id": int(lb.class_id), "score": _round(lb.score, 4)}
+    return [{"label": lb.label, "class_id": None if lb.kind == "category" else int(lb.class_id),
+             "score": _round(lb.score, 4), "kind": lb.kind,
+             "parent": None if lb.parent is None else {
+                 "label": lb.parent.label, "score": _round(lb.parent.score, 4)}}
             for lb in labels]
 
 

@@ -20,10 +20,21 @@ _EXAMPLE_TIMINGS: dict[str, JsonValue] = {
     "analysis_ms": 2.0, "thumbnails_ms": 0.0, "total_ms": 470.0, "batch_size": 1}
 
 
+class ParentLabel(BaseModel):
+    label: str = Field(description="the nearest category above the label (WordNet)")
+    score: float = Field(ge=0, le=1, description="the category's score: the sum over its "
+                                                 "classes, so never below the label's")
+
+
 class Label(BaseModel):
     label: str
-    class_id: int
+    class_id: int | None = Field(description="the CNN's class; null for a category")
     score: float = Field(ge=0, le=1)
+    kind: Literal["class", "category"] = Field(
+        "class", description="class: one of the CNN's classes; category: a group of them "
+                             "(\"bicycle\", \"dog\"), answered when none of its classes is "
+                             "confident but together they are")
+    parent: ParentLabel | None = Field(None, description="the nearest category above")
 
 
 class Evidence(BaseModel):

@@ -36,6 +36,7 @@ from app.postprocess import (
     read_out,
     verified_boundaries,
 )
+from app.postprocess.hierarchy import Hierarchy
 from app.postprocess.zero_shot import Words, ZeroShotOptions, label_query
 from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
@@ -106,6 +107,13 @@ class ModelRuntime:
     batcher: Batcher[ModelInput, ModelOutput]
     frame_batcher: Batcher[FrameChunk, FrameFeatures] | None = None
     sequence_batcher: Batcher[SequenceInput, ModelOutput] | None = None
+    # The categories above the classes, as matrices built once per model.
+    hierarchy: Hierarchy | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.loaded.categories is not None:
+            self.hierarchy = Hierarchy.from_categories(len(self.loaded.labels),
+                                                       self.loaded.categories)
 
     @property
     def batchers(self) -> list[Batcher[Any, Any]]:
@@ -197,7 +205,7 @@ class Pipeline:
         analysis = await asyncio.to_thread(
             read_out, times_s, output.probs, output.features, output.boundary_prob,
             output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
-            analysis_options, boundaries, words)
+            analysis_options, boundaries, words, runtime.hierarchy)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
         thumbnails: list[bytes] = []

@@ -141,6 +141,13 @@ class LabelsRef(_Strict):
     sha256: str = Field(min_length=1)
 
 
+class ClassLabelsRef(LabelsRef):
+    """The classifier's class names, one a line; ``hierarchy``: the categories above them
+    (``label_hierarchy.json``, written by ``videobert build-hierarchy``), optional."""
+
+    hierarchy: LabelsRef | None = None
+
+
 class TrainingRef(_Strict):
     path: str
 
@@ -181,7 +188,7 @@ class Manifest(_Strict):
     temporal: TemporalSpec
     sampling: SamplingDefaults
     # None only for a frame encoder without a classifier (num_classes 0).
-    labels: LabelsRef | None = None
+    labels: ClassLabelsRef | None = None
     training: TrainingRef | None = None
     # Words: user labels and named label sets (one line per label: "name" or
     # "name<TAB>the text that is embedded for it").

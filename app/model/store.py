@@ -17,6 +17,7 @@ without a Transformer.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import re
@@ -99,6 +100,9 @@ class LoadedModel:
     folder: Path
     # Words: user labels and label sets (None for a model without a text encoder).
     text: TextSpace | None = None
+    # Categories above the classes, (name, class ids) each; None when the manifest names no
+    # hierarchy. ``app/postprocess/hierarchy.py`` answers with them.
+    categories: list[tuple[str, list[int]]] | None = None
 
     @property
     def can_classify(self) -> bool:
@@ -199,6 +203,26 @@ def _read_labels(manifest: Manifest, folder: Path) -> list[str]:
     return labels
 
 
+def _read_categories(manifest: Manifest, folder: Path, num_classes: int
+                     ) -> list[tuple[str, list[int]]] | None:
+    """``label_hierarchy.json``: {"categories": [{"name", "classes": [class ids]}, ...]}."""
+    ref = manifest.labels.hierarchy if manifest.labels is not None else None
+    if ref is None:
+        return None
+    what = f"{manifest.name} {manifest.version} label hierarchy"
+    path = confined_file(folder, ref, what)
+    try:
+        categories = [(str(entry["name"]), [int(c) for c in entry["classes"]])
+                      for entry in json.loads(path.read_text(encoding="utf-8"))["categories"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelStoreError(f"{what}: {path} is not a valid hierarchy: {exc}") from exc
+    for name, classes in categories:
+        if not classes or min(classes) < 0 or max(classes) >= num_classes:
+            raise ModelStoreError(f"{what}: category {name!r} names classes outside 0.."
+                                  f"{num_classes - 1}.")
+    return categories
+
+
 # --- the store -----------------------------------------------------------------------------------
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -263,6 +287,7 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
                               f"{manifest.version}, but it lives in {name}/{version}.")
     labels = _read_labels(manifest, folder)
     text = load_text_space(manifest, folder, labels)
+    categories = _read_categories(manifest, folder, len(labels))
     frame_encoder = load_frame_encoder(manifest, folder)
     clip_frames = manifest.frame_encoder.clip_frames
     if manifest.temporal.weights is None:
@@ -282,4 +307,4 @@ def load_model(store_dir: Path, name: str, version: str | None = None, device: s
         fuse_conv_bn_act(model.frame_encoder)
     log.info("loaded model %s %s on %s (%s)", name, version, device, precision)
     return LoadedModel(manifest=manifest, labels=labels, model=model, name=name,
-                       version=version, folder=folder, text=text)
+                       version=version, folder=folder, text=text, categories=categories)

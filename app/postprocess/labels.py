@@ -39,18 +39,20 @@ def frame_weights(probs: np.ndarray) -> np.ndarray:
     return weighted
 
 
-def shot_label_scores(frame_probs: np.ndarray, shots: list[Shot]) -> np.ndarray:
+def shot_label_scores(frame_probs: np.ndarray, shots: list[Shot],
+                      columns: np.ndarray | None = None) -> np.ndarray:
     """(S, C) score of every class in every shot: the ``frame_weights``-weighted mean of the
     shot's frame probabilities, score_c = sum_t w_t p_t[c] / sum_t w_t (0..1). If every weight
-    is 0 (all-zero probabilities) the plain mean is used."""
+    is 0 (all-zero probabilities) the plain mean is used. ``columns`` (T, K): other per-frame
+    scores (the categories above the classes) averaged with the same weights instead."""
     probs = np.clip(np.asarray(frame_probs, dtype=np.float64), 0.0, 1.0)
-    scores = np.zeros((len(shots), probs.shape[1]))
+    values = probs if columns is None else np.clip(np.asarray(columns, dtype=np.float64), 0, 1)
+    scores = np.zeros((len(shots), values.shape[1]))
     for k, shot in enumerate(shots):
-        shot_probs = probs[shot.sample_indices]  # (n, C)
-        weights = frame_weights(shot_probs)
+        weights = frame_weights(probs[shot.sample_indices])
         if weights.sum() <= 0.0:
             weights = np.ones_like(weights)
-        scores[k] = weights @ shot_probs / weights.sum()
+        scores[k] = weights @ values[shot.sample_indices] / weights.sum()
     return np.clip(scores, 0.0, 1.0)
 
 
@@ -88,9 +90,11 @@ def top_labels(scores: np.ndarray, labels: list[str], top_k: int,
             for c in order.tolist() if scores[c] >= min_confidence]
 
 
-def label_scores(frame_probs: np.ndarray, shots: list[Shot]) -> tuple[np.ndarray, np.ndarray]:
-    """((S, C) shot scores, (C,) video scores): frame evidence -> shot -> video."""
-    shot_scores = shot_label_scores(frame_probs, shots)
+def label_scores(frame_probs: np.ndarray, shots: list[Shot], columns: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """((S, C) shot scores, (C,) video scores): frame evidence -> shot -> video (of
+    ``columns`` instead, weighted by the frames' class evidence, when given)."""
+    shot_scores = shot_label_scores(frame_probs, shots, columns)
     return shot_scores, video_label_scores(shot_scores, shots)
 
 

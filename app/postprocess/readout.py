@@ -8,6 +8,7 @@ import numpy as np
 
 from app.errors import InferenceFailed
 from app.postprocess.boundaries import find_boundaries, merge_short_shots, shots_from_boundaries
+from app.postprocess.hierarchy import Hierarchy
 from app.postprocess.highlights import select_highlights
 from app.postprocess.importance import importance_scores
 from app.postprocess.keyframes import select_keyframes
@@ -28,14 +29,17 @@ log = logging.getLogger(__name__)
 def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
             boundary_prob: np.ndarray, attention_mass: np.ndarray, duration_s: float,
             labels: list[str], options: ReadoutOptions | None = None,
-            boundaries: list[Boundary] | None = None, words: Words | None = None
-            ) -> VideoReadout:
+            boundaries: list[Boundary] | None = None, words: Words | None = None,
+            hierarchy: Hierarchy | None = None) -> VideoReadout:
     """Everything the API returns about one video, from the model's per-sample outputs.
 
     ``boundaries``: the video's shot boundaries as checked against its frames
     (``verified_boundaries``), each kept inside its gap; None takes the boundary head's peaks
     at ``options.boundary_threshold`` as they are (``find_boundaries``). ``words``: the
-    caller's own labels, scored per shot and for the video (``zero_shot.py``). The covered
+    caller's own labels, scored per shot and for the video (``zero_shot.py``). ``hierarchy``:
+    the categories above the classes; with it a shot or video whose classes are all unsure
+    can still be labelled by their category ("bicycle"), and each label names its parent
+    (``hierarchy.py``). The covered
     duration is
     ``max(duration_s, last sample time)``; the highlight budget is ``summary_ratio`` of it.
     Raises ``ValueError`` for inconsistent shapes and ``InferenceFailed`` for non-finite model
@@ -63,6 +67,14 @@ def read_out(times_s: np.ndarray, frame_probs: np.ndarray, features: np.ndarray,
         guesses = [] if video_labels else top_labels(video_scores, labels, options.top_k, 0.0)
         for shot, row in zip(shots, shot_scores, strict=True):
             shot.labels = top_labels(row, labels, options.top_k, options.min_confidence)
+        if hierarchy is not None:
+            shot_cats, video_cats = label_scores(probs, shots, hierarchy.category_probs(probs))
+            video_labels = hierarchy.specific_labels(video_labels, video_cats, options.top_k,
+                                                     options.min_confidence)
+            guesses = hierarchy.with_parents(guesses, video_cats) if not video_labels else []
+            for shot, cats in zip(shots, shot_cats, strict=True):
+                shot.labels = hierarchy.specific_labels(shot.labels, cats, options.top_k,
+                                                        options.min_confidence)
         if words is not None:
             named = custom_labels(np.vstack([video_scores[None], shot_scores]),
                                   words.class_vectors, labels, words.query, words.options)

@@ -52,10 +52,18 @@ class ReadoutOptions:
 
 
 @dataclass
+class ParentLabel:
+    label: str
+    score: float  # 0..1, at least the child's: the sum over the category's classes
+
+
+@dataclass
 class Label:
     label: str
-    class_id: int
+    class_id: int  # -1 for a category (``kind == "category"``)
     score: float  # 0..1
+    kind: str = "class"  # "class" (one of the CNN's classes) or "category" (a group of them)
+    parent: ParentLabel | None = None
 
 
 @dataclass

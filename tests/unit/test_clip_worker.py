@@ -24,9 +24,9 @@ from app.inference.worker import (
 from app.model import LoadedModel, load_model
 from app.model.files import sha256_file
 from app.model.manifest import (
+    ClassLabelsRef,
     FrameEncoderSpec,
     InputSpec,
-    LabelsRef,
     Manifest,
     SamplingDefaults,
     TemporalSpec,
@@ -70,7 +70,7 @@ def make_clip_store(root: Path, arch: str, *, with_temporal: bool, seed: int = 0
             temporal=TemporalSpec(d_model=32, n_layers=1, n_heads=2, max_len=64, head_hidden=32,
                                   weights=temporal_weights),
             sampling=SamplingDefaults(fps=8.0, max_frames=256),
-            labels=LabelsRef(path="labels.txt", sha256=sha256_file(folder / "labels.txt")))
+            labels=ClassLabelsRef(path="labels.txt", sha256=sha256_file(folder / "labels.txt")))
 
     temporal_ref = None
     if with_temporal:

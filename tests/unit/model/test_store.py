@@ -213,3 +213,28 @@ def test_the_default_manifest_pins_files_that_verify() -> None:
     verify_file(folder / manifest.labels.path, manifest.labels.sha256, "labels")
     labels = (folder / manifest.labels.path).read_text().splitlines()
     assert len(labels) == 1000 and labels[281] == "tabby" and labels[0] == "tench"
+
+
+def _with_hierarchy(folder: Path, categories: list[dict[str, Any]]) -> None:
+    path = folder / "label_hierarchy.json"
+    path.write_text(json.dumps({"categories": categories}), encoding="utf-8")
+    edit_manifest(folder, {"labels": {"hierarchy": {"path": path.name,
+                                                     "sha256": sha256_file(path)}}})
+
+
+def test_a_hierarchy_loads_its_categories_and_is_verified(folder: Path) -> None:
+    _with_hierarchy(folder, [{"name": "even", "classes": [0, 2, 4]}])
+    loaded = load_model(folder.parent.parent, "tiny")
+    assert loaded.categories == [("even", [0, 2, 4])]
+    (folder / "label_hierarchy.json").write_text('{"categories": []}', encoding="utf-8")
+    with pytest.raises(ModelStoreError, match="sha256"):
+        load_model(folder.parent.parent, "tiny")
+
+
+def test_a_hierarchy_naming_classes_the_model_lacks_is_refused(folder: Path) -> None:
+    _with_hierarchy(folder, [{"name": "too far", "classes": [0, 8]}])
+    with pytest.raises(ModelStoreError, match="outside 0..7"):
+        load_model(folder.parent.parent, "tiny")
+    _with_hierarchy(folder, [{"classes": [0]}])
+    with pytest.raises(ModelStoreError, match="not a valid hierarchy"):
+        load_model(folder.parent.parent, "tiny")

@@ -56,7 +56,7 @@ def test_the_result_is_plain_json() -> None:
     assert decoded["shots"][1]["start_s"] == 2.75
     assert len(decoded["frames"]) == 20
     assert decoded["frames"][0]["labels"][0] == {"label": "class1", "class_id": 1,
-                                                 "score": 0.8}
+                                                 "score": 0.8, "kind": "class", "parent": None}
 
 
 def test_given_boundaries_are_used_but_stay_in_their_gap() -> None:
