@@ -33,7 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
                 log_level=settings.log_level,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-                limit_concurrency=max(64, settings.max_inflight_requests * 4))
+                # A backstop only: the app answers past its own open-request limit with a JSON
+                # 503 and Retry-After, and always answers its probes (OpenRequestLimit-
+                # Middleware); uvicorn's plain-text 503 is for floods beyond twice that.
+                limit_concurrency=2 * settings.open_request_limit + 16)
     return 0
 
 

@@ -11,7 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from app.api.jobs import router as jobs_router
-from app.api.middleware import AuthAndRateLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import (
+    AuthAndRateLimitMiddleware,
+    OpenRequestLimitMiddleware,
+    RequestContextMiddleware,
+)
 from app.api.routes import router
 from app.api.upload import ClientGone
 from app.errors import InvalidOption, VideoBertError
@@ -86,4 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthAndRateLimitMiddleware, api_keys=settings.api_keys,
                        rate_limit_per_min=settings.rate_limit_per_min, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(OpenRequestLimitMiddleware, limit=settings.open_request_limit,
+                       retry_after_s=float(settings.retry_after_s), metrics=metrics)
     return app

@@ -10,16 +10,24 @@ No HTTP here: the API, the CLI and the job worker all start the same ``Services`
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.analysis import Admission, Analyzer
+from app.analysis.orphans import sweep_orphans
 from app.cache import ResultCache, build_cache
 from app.inference.decode_pool import DecodePool
 from app.inference.host import ModelHost
 from app.jobs import JobManager
 from app.metrics import Metrics
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
+# An upload older than this is no live request's (bodies time out in minutes, decodes too).
+STALE_UPLOAD_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,10 @@ class Services:
         with ``models.startup_error`` (the API still answers its probes)."""
         s = settings
         metrics = metrics or Metrics()
+        # Uploads of an earlier run of this host that was killed (its own are named by pid).
+        swept = sweep_orphans(s.upload_dir or Path(tempfile.gettempdir()), STALE_UPLOAD_S)
+        if swept:
+            log.info("removed %d upload(s) left by a process that died", swept)
         admission = Admission(s.max_inflight_requests, s.retry_after_s, metrics)
         cache = build_cache(
             s.redis_url, ttl_s=s.cache_ttl_s, max_entries=s.cache_max_entries,

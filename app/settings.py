@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         "video first. Clip models always wait for the whole video.")
     max_queue_size: int = Field(64, ge=1)
     max_inflight_requests: int = Field(32, ge=1, description="Admission limit; more get 429.")
+    max_open_requests: int = Field(
+        0, ge=0, description="HTTP requests open at once (receiving, queued or computing) "
+        "before more get a JSON 503 server_busy with Retry-After; /healthz, /readyz and "
+        "/metrics are always answered. 0: max(64, 4 x max_inflight_requests).")
     request_timeout_s: float = Field(300.0, gt=0, description="Includes queueing time.")
     retry_after_s: int = Field(2, ge=1)
 
@@ -110,3 +114,7 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def open_request_limit(self) -> int:
+        return self.max_open_requests or max(64, 4 * self.max_inflight_requests)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.analysis.bodies import render_body
+from app.analysis.orphans import owned_temp_file
 from app.cache import ResultCache, make_cache_key
 from app.inference.decode_pool import DecodePool
 from app.inference.host import ModelHost
@@ -135,9 +135,8 @@ def _own_link(video: StoredVideo) -> Iterator[Path]:
 @contextlib.contextmanager
 def flight_copy(path: Path) -> Iterator[Path]:
     """A second name for the upload (a hard link: no copy) that lives as long as the block."""
-    fd, name = tempfile.mkstemp(prefix="vbs-flight-", dir=path.parent)
+    fd, link = owned_temp_file("vbs-flight", path.parent)  # swept if this process dies
     os.close(fd)
-    link = Path(name)
     try:
         link.unlink()
         try:

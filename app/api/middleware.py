@@ -14,7 +14,7 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import Overloaded, Unauthorized, VideoBertError
+from app.errors import Overloaded, ServiceUnavailable, Unauthorized, VideoBertError
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,41 @@ async def send_error(send: Send, err: VideoBertError, request_id: str) -> None:
     headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class OpenRequestLimitMiddleware:
+    """Past ``limit`` requests open at once, answer a JSON 503 ``server_busy`` with
+    Retry-After (counted in metrics) instead of uvicorn's plain-text 503: probes and metrics
+    are always answered, because a liveness probe refused under load gets a healthy pod
+    killed. uvicorn's own ``limit_concurrency`` stays as a wider backstop (``app/cli.py``)."""
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_s: float,
+                 metrics: Metrics) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics
+        self.open = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.open >= self.limit:
+            self.metrics.rejected.labels("server_busy").inc()
+            await send_error(send, ServiceUnavailable(
+                f"The server has {self.limit} requests open; retry after the Retry-After "
+                "seconds.", code="server_busy", retry_after_s=self.retry_after_s),
+                uuid.uuid4().hex[:16])
+            return
+        self.open += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
 
 
 class RequestContextMiddleware:

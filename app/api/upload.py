@@ -13,17 +13,18 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.analysis import StoredVideo
 from app.analysis.options import LIST_FIELDS, MAX_LABEL_CHARS, MAX_LABELS
+from app.analysis.orphans import owned_temp_file
 from app.errors import BadRequest, PayloadTooLarge, RequestBodyTimeout, UnsupportedMedia
 
 VIDEO_FIELD = "video"
@@ -98,10 +99,16 @@ class _MultipartReader:
         })
 
     def feed(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
+        try:
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise _malformed(exc) from None
 
     def finish(self) -> None:
-        self._parser.finalize()
+        try:
+            self._parser.finalize()
+        except FormParserError as exc:
+            raise _malformed(exc) from None
 
     def _part_begin(self) -> None:
         self._parts += 1
@@ -156,6 +163,13 @@ class _MultipartReader:
             self.form.append((self._current, self._value.decode("utf-8", "replace")))
 
 
+def _malformed(exc: FormParserError) -> BadRequest:
+    """python-multipart's own parse errors (a broken part, more than its 8 headers a part or
+    about 4 KB of them, a bad header character) are the client's: 400, never 500."""
+    return BadRequest(f"The multipart body is malformed: {exc}. Send it as curl -F "
+                      f"{VIDEO_FIELD}=@clip.mp4 does.")
+
+
 @contextlib.asynccontextmanager
 async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
                          upload_dir: Path | None) -> AsyncIterator[Upload]:
@@ -178,11 +192,14 @@ async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
     if is_multipart and not boundary:
         raise BadRequest("The multipart Content-Type has no boundary parameter.")
 
-    fd, name = tempfile.mkstemp(prefix="vbs-upload-", dir=upload_dir)
-    path = Path(name)
+    fd, path = owned_temp_file("vbs-upload", upload_dir)  # swept if this process dies
     try:
         sink = _Sink(fd, max_bytes)
-        reader = _MultipartReader(boundary, sink) if boundary else None
+        try:
+            reader = _MultipartReader(boundary, sink) if boundary else None
+        except FormParserError as exc:  # a boundary over 256 characters
+            sink.close()
+            raise _malformed(exc) from None
         try:
             async with asyncio.timeout(timeout_s):
                 async for chunk in request.stream():

@@ -193,7 +193,7 @@ class JobRunner:
     # -- watching jobs in flight -------------------------------------------------------------
     async def _supervise_loop(self) -> None:
         next_heartbeat = 0.0
-        next_sweep = time.monotonic() + SWEEP_EVERY_S
+        next_sweep = time.monotonic()  # at once: a restarted worker clears what it left
         while True:
             await asyncio.sleep(SUPERVISE_S)
             try:

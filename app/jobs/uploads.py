@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from app.analysis.orphans import sweep_orphans
 from app.jobs.records import is_job_id
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ class UploadStore:
 
     async def sweep(self, older_than_s: float,
                     is_live: Callable[[str], Awaitable[bool]]) -> int:
-        """Remove job files older than ``older_than_s`` whose job is gone or ended, and stale
-        incoming uploads. Returns how many files went."""
+        """Remove job files older than ``older_than_s`` whose job is gone or ended, stale
+        incoming uploads, and the temp files of processes that died (``orphans.py``).
+        Returns how many files went."""
         removed = 0
         now = time.time()
         with contextlib.suppress(FileNotFoundError):
@@ -75,6 +77,9 @@ class UploadStore:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
                         removed += 1
+        # A flight's hard link to a job's upload (``vbs-flight-*``), left by a killed process.
+        removed += sweep_orphans(self.root, STALE_INCOMING_S)
+        removed += sweep_orphans(self.incoming_dir, STALE_INCOMING_S)
         if removed:
             log.info("swept %d leftover job upload(s) from %s", removed, self.root)
         return removed

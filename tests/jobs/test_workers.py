@@ -180,6 +180,13 @@ async def test_a_killed_workers_job_is_finished_by_another(
     [rescuer] = [w for w in cluster.workers if w.owns(_record(cluster, job_id)["worker"])]
     assert rescuer is not victim and rescuer.proc.poll() is None
     assert await _eventually(lambda: _pending(cluster) == 0)
+    # The victim's link to the upload (vbs-flight-<host>-<pid>-...) outlived it; a worker's
+    # sweep (at its start, then every interval) removes what a dead process of this host owned.
+    assert any(p.name.startswith("vbs-flight-") for p in (cluster.root / "jobs").iterdir())
+    cluster.wait_ready(cluster.start_worker("w3"))
+    assert await _eventually(lambda: sorted(
+        p.name for p in (cluster.root / "jobs").iterdir()) == [".incoming"]), sorted(
+        p.name for p in (cluster.root / "jobs").iterdir())
 
 
 async def test_cancel_reaches_the_worker_running_the_job(

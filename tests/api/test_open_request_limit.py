@@ -1,0 +1,41 @@
+"""Past the open-request limit: a JSON 503 with Retry-After, counted; probes always answered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+from tests.api.conftest import running_app
+
+
+async def test_past_the_limit_is_a_json_503_and_probes_still_answer(
+        make_settings: Callable[..., Settings], videos: dict[str, Path]) -> None:
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"\x00" * 16
+        await release.wait()
+
+    async with running_app(make_settings(max_open_requests=1)) as (_, client):
+        held = asyncio.create_task(client.post(
+            "/v1/classify", content=slow_body(), headers={"Content-Type": "video/mp4"}))
+        await asyncio.sleep(0.3)  # the slow upload is open
+        busy = await client.post("/v1/classify", content=b"x",
+                                 headers={"Content-Type": "video/mp4"})
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["error"]["code"] == "server_busy"
+        assert int(busy.headers["retry-after"]) >= 1
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            assert (await client.get(probe)).status_code == 200, probe
+        metrics = (await client.get("/metrics")).text
+        assert 'videobert_rejected_total{code="server_busy"} 1.0' in metrics
+        release.set()
+        done: Any = await held
+        assert done.status_code < 500
+        # The slot is free again: a normal request is served.
+        path = next(iter(videos.values()))
+        ok = await client.post("/v1/classify", files={"video": ("a.mp4", path.read_bytes())})
+        assert ok.status_code == 200, ok.text
