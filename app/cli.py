@@ -29,8 +29,11 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     configure_logging(settings.log_level)
+    from app.api.transport import bounded_head_protocol
+
     # By name (an app factory), so that the CLI sits below the app it serves.
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                http=bounded_head_protocol(settings.max_head_bytes, settings.head_timeout_s),
                 log_level=settings.log_level,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
                 # A backstop only: the app answers past its own open-request limit with a JSON

@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     # --- uploads ----------------------------------------------------------------------------
     max_upload_mb: float = Field(512.0, gt=0)
     body_timeout_s: float = Field(120.0, gt=0, description="Whole upload must arrive in time.")
+    body_min_bytes_per_s: int = Field(
+        8192, ge=0, description="After body_grace_s, an upload slower than this on average is "
+        "cut off with 408 body_too_slow (nginx's client_body_timeout, Apache's mod_reqtimeout "
+        "MinRate). 0: no minimum.")
+    body_grace_s: float = Field(10.0, gt=0, description="How long an upload may be slow.")
+    max_head_bytes: int = Field(
+        65536, ge=1024, description="Request line and headers together; more gets a JSON 431 "
+        "head_too_large (64 labels of 200 characters fit in the query string).")
+    head_timeout_s: float = Field(10.0, gt=0, description="The request line and headers must "
+                                  "arrive within this, or a JSON 408 head_timeout.")
     upload_dir: Path | None = Field(None, description="Temp folder for uploads; system default.")
 
     # --- model ------------------------------------------------------------------------------

@@ -428,13 +428,44 @@ def soak_table(data: dict[str, Any]) -> list[str]:
         canary += run.get("canary_connections", 0)
         uploads += mem.get("uploads_left_end", 0)
         where = provenance_text({k: v for k, v in run.items() if k != "duration_s"})
+        slow = ""
+        if run.get("slow_clients"):
+            answers = ", ".join(f"{n} x {status}" for status, n in
+                                run["slow_client_answers"].items())
+            slow = (f"; {run['slow_clients']} transport-level slow clients (bodies at 10 B/s, "
+                    f"endless heads) alongside, answered {answers or 'nothing'}")
         notes.append(f"- {label}: model {run.get('model', '-')}, "
-                     f"{run.get('server', 'own')} server; {where}.")
+                     f"{run.get('server', 'own')} server{slow}; {where}.")
     lines = _table(["run", "requests", "5xx / unexpected", "p50 / p99 of 200s",
                     "p99 of 4xx answers", "p99 of 429/503 (shed)",
                     "RSS after warm-up -> end", "fds"], rows)
     lines += ["", f"Canary contacts in all runs: {canary}; temp files left at the end of all "
               f"runs: {uploads}.", "", *notes]
+    return lines
+
+
+def slow_clients_table(data: dict[str, Any]) -> list[str]:
+    """slow_clients.json: normal clients' latency alone and among hostile transport clients."""
+    alone, among = data["normal_alone_ms"], data["normal_with_hostile_ms"]
+
+    def answers(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} x {status}" for status, n in sorted(counts.items())) or "-"
+
+    lines = _table(["normal clients", "p50", "p99", "mean", "statuses"], [
+        ["alone", f"{alone['p50']} ms", f"{alone['p99']} ms", f"{alone['mean']} ms",
+         answers(data["normal_statuses"]["alone"])],
+        [f"among {data['slow_clients']} slow bodies (10 B/s), {data['endless_heads']} "
+         "endless heads and malformed multipart", f"{among['p50']} ms", f"{among['p99']} ms",
+         f"{among['mean']} ms", answers(data["normal_statuses"]["with_hostile"])],
+        ["ratio", f"{data['ratio_p50']:.2f}", f"{data['ratio_p99']:.2f}", "", ""]])
+    rss = data["rss_mb"]
+    lines += ["", f"What the hostile clients got: slow bodies {answers(data['slow_body_answers'])}"
+              f"; endless heads {answers(data['endless_head_answers'])}; malformed multipart "
+              f"{answers(data['malformed_answers'])}. 5xx anywhere: {data['errors_5xx']}. "
+              f"Server RSS {rss['before']:.0f} MB before, {rss['during']:.0f} MB among them, "
+              f"{rss['after']:.0f} MB after; temp files left: {data['uploads_left']}. "
+              f"{data['requests']} normal requests each way, one at a time; "
+              f"{provenance_text(data)}."]
     return lines
 
 
@@ -518,6 +549,9 @@ BLOCKS: dict[str, Block] = {
     "jobs": Block("docs/jobs.md", "bench/results/jobs.json",
                   "python -m bench.jobs_bench [--real] [--jobs N] [--seconds S]", jobs_table,
                   "jobs/s to three significant figures, wall time to 0.1 s"),
+    "slow_clients": Block("docs/security.md", "bench/results/slow_clients.json",
+                          "python -m bench.slow_clients", slow_clients_table,
+                          "ms as recorded (0.1 ms), ratios to two decimals, MB to whole MB"),
     "soak": Block("docs/security.md", "bench/results/soak.json",
                   "python bench/soak.py --duration-s S --concurrency C [--max-inflight N]",
                   soak_table, "latencies as recorded (0.1 ms), memory to whole MB"),

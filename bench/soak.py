@@ -45,6 +45,7 @@ import psutil  # noqa: E402
 
 from bench import doc_tables  # noqa: E402
 from bench.provenance import provenance  # noqa: E402
+from bench.slow_clients import SLOW_ENDLESS_HEAD, SLOW_UPLOAD_HEAD, trickle  # noqa: E402
 from tests.faults.server import ServeProcess  # noqa: E402
 from tests.hostile.canary import Canary  # noqa: E402
 from tests.hostile.corpus import TEST_LIMITS, Case, build_corpus, write_secrets  # noqa: E402
@@ -159,24 +160,32 @@ async def _sampler(server: ServeProcess | None, until: float, every_s: float,
 
 
 async def soak(base_url: str, corpus: Path, cases: list[Case], server: ServeProcess | None,
-               duration_s: float, concurrency: int, seed: int) -> dict[str, Any]:
+               duration_s: float, concurrency: int, seed: int, slow_clients: int = 0
+               ) -> dict[str, Any]:
     tally = Tally()
     samples: list[Sample] = []
     t0 = time.monotonic()
     until = t0 + duration_s
     rng = random.Random(seed)
     sendable = [c for c in cases if c.name != "child.txt"]
+    # Transport-level hostile clients (bench/slow_clients.py): half send bodies at 10 bytes a
+    # second, half heads that never end; each reconnects when the server cuts it off.
+    port = int(base_url.rsplit(":", 1)[1])
+    slow_answers: dict[str, int] = {}
+    heads = (SLOW_UPLOAD_HEAD, SLOW_ENDLESS_HEAD)
     await asyncio.gather(
         _sampler(server, until, max(1.0, duration_s / 60), samples, t0),
         *(_client_loop(base_url, corpus, sendable, until, tally, random.Random(rng.random()))
-          for _ in range(concurrency)))
+          for _ in range(concurrency)),
+        *(trickle(port, heads[i % 2], until, slow_answers) for i in range(slow_clients)))
     report: dict[str, Any] = {
         "duration_s": duration_s, "concurrency": concurrency,
         "requests": sum(tally.statuses.values()), "hangups": tally.hangups,
         "statuses": dict(sorted(tally.statuses.items())),
-        "errors_5xx": sum(n for s, n in tally.statuses.items() if s.startswith("5")
-                          and int(s) not in SHED),
+        "errors_5xx": sum(n for s, n in [*tally.statuses.items(), *slow_answers.items()]
+                          if s.startswith("5") and int(s) not in SHED),
         "unexpected": len(tally.unexpected), "unexpected_examples": tally.unexpected[:10],
+        "slow_clients": slow_clients, "slow_client_answers": dict(sorted(slow_answers.items())),
         "latency_ms": {
             "ok_p50": _percentile(tally.latencies_ok_s, 50),
             "ok_p99": _percentile(tally.latencies_ok_s, 99),
@@ -206,6 +215,8 @@ def default_label(args: argparse.Namespace) -> str:
     label = f"{args.duration_s:g} s, {args.concurrency} clients"
     if args.max_inflight is not None:
         label += f", admission {args.max_inflight}"
+    if args.slow_clients:
+        label += f", {args.slow_clients} slow clients"
     if args.model != "tiny":
         label += f", {args.model} model"
     return label + (", external server" if args.url else "")
@@ -230,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-inflight", type=int, default=None,
                         help="own server: VIDEOBERT_MAX_INFLIGHT_REQUESTS (below --concurrency "
                         "to measure load shedding)")
+    parser.add_argument("--slow-clients", type=int, default=0,
+                        help="also run this many transport-level hostile clients (bodies at 10 "
+                        "bytes a second, heads that never end)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", help="the run's row in the table (default: duration, "
                         "clients, admission, model)")
@@ -262,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         base_url = args.url or (server.url if server else "")
         try:
             report = asyncio.run(soak(base_url, root / "corpus", cases, server,
-                                      args.duration_s, args.concurrency, args.seed))
+                                      args.duration_s, args.concurrency, args.seed,
+                                      args.slow_clients))
         finally:
             if server is not None:
                 server.close()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import ErrorBody, RequestOptions, error_responses
-from app.api.upload import receive_upload
+from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
 
@@ -92,17 +92,17 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
     jobs = svc.jobs
     svc.analyzer.require_ready()
     jobs.uploads.ensure()
-    with svc.admission:
-        async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
-                                  timeout_s=svc.settings.body_timeout_s,
-                                  upload_dir=jobs.uploads.incoming_dir) as upload:
-            parsed = JobOptions.parse(request.query_params.multi_items(), upload.form)
-            assert isinstance(parsed, JobOptions)
-            options = parsed
-            if options.task is None:
-                raise InvalidOption("Say what to compute: task=classify or task=summarize.")
-            analysis = RequestOptions.model_validate(
-                options.model_dump(exclude={"task", "callback_url"}))
+    svc.admission.check()  # busy: refuse before reading a byte
+    async with receive_upload(request, upload_dir=jobs.uploads.incoming_dir,
+                              limits=BodyLimits.from_settings(svc.settings)) as upload:
+        parsed = JobOptions.parse(request.query_params.multi_items(), upload.form)
+        assert isinstance(parsed, JobOptions)
+        options = parsed
+        if options.task is None:
+            raise InvalidOption("Say what to compute: task=classify or task=summarize.")
+        analysis = RequestOptions.model_validate(
+            options.model_dump(exclude={"task", "callback_url"}))
+        with svc.admission:  # a slot once the body is in: a slow upload holds none
             record = await jobs.submit(task=options.task, options=analysis, upload=upload,
                                        read_cache=read_cache,
                                        callback_url=options.callback_url,

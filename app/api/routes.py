@@ -21,7 +21,7 @@ from app.api.schemas import (
     SummarizeResponse,
     error_responses,
 )
-from app.api.upload import receive_upload
+from app.api.upload import BodyLimits, receive_upload
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,11 @@ async def _analyze(request: Request, task: Task, svc: Services,
                    request_id: str, read_cache: bool) -> Response:
     svc.analyzer.require_ready()
     started = time.monotonic()
-    with svc.admission:
-        async with receive_upload(request, max_bytes=svc.settings.max_upload_bytes,
-                                  timeout_s=svc.settings.body_timeout_s,
-                                  upload_dir=svc.settings.upload_dir) as upload:
-            options = RequestOptions.parse(request.query_params.multi_items(), upload.form)
+    svc.admission.check()  # busy: refuse before reading a byte
+    async with receive_upload(request, upload_dir=svc.settings.upload_dir,
+                              limits=BodyLimits.from_settings(svc.settings)) as upload:
+        options = RequestOptions.parse(request.query_params.multi_items(), upload.form)
+        with svc.admission:  # a slot once the body is in: a slow upload holds none
             analyzed = await svc.analyzer.analyze(
                 upload, task, options.to_pipeline(), request_id=request_id,
                 timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from app.analysis import StoredVideo
 from app.analysis.options import LIST_FIELDS, MAX_LABEL_CHARS, MAX_LABELS
 from app.analysis.orphans import owned_temp_file
 from app.errors import BadRequest, PayloadTooLarge, RequestBodyTimeout, UnsupportedMedia
+from app.settings import Settings
 
 VIDEO_FIELD = "video"
 # Options, plus one field per label when labels come as repeated fields.
@@ -170,10 +172,50 @@ def _malformed(exc: FormParserError) -> BadRequest:
                       f"{VIDEO_FIELD}=@clip.mp4 does.")
 
 
+@dataclass(frozen=True)
+class BodyLimits:
+    max_bytes: int
+    timeout_s: float  # the whole body
+    min_bytes_per_s: int = 0  # on average, once grace_s has passed; 0: no minimum
+    grace_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BodyLimits:
+        return cls(max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s,
+                   min_bytes_per_s=settings.body_min_bytes_per_s, grace_s=settings.body_grace_s)
+
+
+async def _paced(chunks: AsyncIterator[bytes], limits: BodyLimits) -> AsyncIterator[bytes]:
+    """The body's chunks, cut off with 408 ``body_too_slow`` once, after the grace period, the
+    average rate falls under the minimum: the wait for each chunk ends when it would."""
+    if limits.min_bytes_per_s <= 0:
+        async for chunk in chunks:
+            yield chunk
+        return
+    started = time.monotonic()
+    received = 0
+    iterator = aiter(chunks)
+    while True:
+        # The rate stays above the minimum until received / min_rate seconds have passed.
+        due = started + max(limits.grace_s, received / limits.min_bytes_per_s)
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), max(0.0, due - time.monotonic()))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestBodyTimeout(
+                f"The upload is arriving slower than {limits.min_bytes_per_s} bytes a second "
+                f"(it sent {received} bytes in {time.monotonic() - started:.0f} s): the "
+                "connection is cut off so that it holds no capacity. Send it faster.",
+                code="body_too_slow") from None
+        received += len(chunk)
+        yield chunk
+
 @contextlib.asynccontextmanager
-async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
-                         upload_dir: Path | None) -> AsyncIterator[Upload]:
+async def receive_upload(request: Request, *, upload_dir: Path | None, limits: BodyLimits
+                         ) -> AsyncIterator[Upload]:
     """Stream the request body to a temp file; the file is removed when the block exits."""
+    max_bytes = limits.max_bytes
     content_type = request.headers.get("content-type", "")
     media_type, params = parse_options_header(content_type)
     media = media_type.decode("latin-1").lower()
@@ -201,8 +243,8 @@ async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
             sink.close()
             raise _malformed(exc) from None
         try:
-            async with asyncio.timeout(timeout_s):
-                async for chunk in request.stream():
+            async with asyncio.timeout(limits.timeout_s):
+                async for chunk in _paced(request.stream(), limits):
                     if reader:
                         reader.feed(chunk)
                     else:
@@ -211,8 +253,8 @@ async def receive_upload(request: Request, *, max_bytes: int, timeout_s: float,
                 reader.finish()
         except TimeoutError:
             raise RequestBodyTimeout(
-                f"The upload did not arrive within {timeout_s:.0f} s. Send it faster, or "
-                "upload long videos through POST /v1/jobs.") from None
+                f"The upload did not arrive within {limits.timeout_s:.0f} s. Send it faster, "
+                "or upload long videos through POST /v1/jobs.") from None
         except ClientDisconnect:
             raise ClientGone() from None
         finally:

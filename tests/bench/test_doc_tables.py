@@ -215,7 +215,7 @@ def test_soak_default_labels_name_what_differs() -> None:
 
     parse = soak.argparse.Namespace
     assert soak.default_label(parse(duration_s=60.0, concurrency=4, max_inflight=None,
-                                    model="tiny", url=None)) == "60 s, 4 clients"
+                                    slow_clients=0, model="tiny", url=None)) == "60 s, 4 clients"
     assert soak.default_label(parse(duration_s=30.0, concurrency=16, max_inflight=4,
-                                    model="default", url="http://x")) == (
-        "30 s, 16 clients, admission 4, default model, external server")
+                                    slow_clients=40, model="default", url="http://x")) == (
+        "30 s, 16 clients, admission 4, 40 slow clients, default model, external server")

@@ -106,28 +106,23 @@ def test_client_hanging_up_before_the_answer_costs_one_inference_that_is_cached(
     assert server.metric("videobert_batch_videos_count") - batches == 1.0
 
 
-def test_excess_requests_are_refused_at_once_with_retry_after(server: ServeProcess,
-                                                              clip: bytes) -> None:
+def test_slow_uploads_hold_no_admission_slot(server: ServeProcess, clip: bytes) -> None:
+    # Issue "Hold up at the transport layer too": 32 clients at 10 bytes a second once took
+    # every admission slot and everyone else got 429. Now a slot is taken once the body is in.
     fds = server.open_fds()
-    holders = [server.open_upload(content_length=len(clip)) for _ in range(2)]
+    holders = [server.open_upload(content_length=len(clip)) for _ in range(4)]  # limit is 2
     try:
         for sock in holders:
-            sock.sendall(clip[:100])  # admitted, uploading slowly: both slots taken
-        assert wait_until(lambda: server.metric("videobert_inflight_requests") == 2, 10)
-        started = time.monotonic()
-        refused = post(server, clip)
-        refusal_s = time.monotonic() - started
-        assert refused.status_code == 429
-        assert refused.json()["error"]["code"] == "overloaded"
-        assert refused.headers["retry-after"] == "3"
-        for sock in holders:  # the admitted requests were not hurt by the refusal
-            sock.sendall(clip[100:])
+            sock.sendall(clip[:100])  # uploading slowly
+        time.sleep(0.3)
+        assert server.metric("videobert_inflight_requests") == 0
+        served = post(server, clip)
+        assert served.status_code == 200, served.text
         answers = [read_response(sock) for sock in holders]
     finally:
         for sock in holders:
             sock.close()
-    assert [status for status, _, _ in answers] == [200, 200]
-    assert refusal_s < BODY_TIMEOUT_S  # refused while both were still in flight
+    assert [status for status, _, _ in answers] == [408] * 4  # cut off, not left hanging
     assert_recovered(server, fds)
 
 

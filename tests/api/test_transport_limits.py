@@ -1,4 +1,5 @@
-"""Past the open-request limit: a JSON 503 with Retry-After, counted; probes always answered."""
+"""Transport limits in the app: the open-request limit (a JSON 503 with Retry-After, probes
+always answered) and the minimum body rate (a slow upload is cut off and holds no slot)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,25 @@ async def test_past_the_limit_is_a_json_503_and_probes_still_answer(
         path = next(iter(videos.values()))
         ok = await client.post("/v1/classify", files={"video": ("a.mp4", path.read_bytes())})
         assert ok.status_code == 200, ok.text
+
+
+async def test_a_slow_body_is_cut_off_and_holds_no_admission_slot(
+        make_settings: Callable[..., Settings], videos: dict[str, Path]) -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield b"\x00" * 10
+            await asyncio.sleep(0.1)  # 100 bytes a second
+
+    settings = make_settings(max_inflight_requests=1, body_grace_s=0.5,
+                             body_min_bytes_per_s=1000)
+    async with running_app(settings) as (_, client):
+        slow = asyncio.create_task(client.post(
+            "/v1/classify", content=trickle(), headers={"Content-Type": "video/mp4"}))
+        await asyncio.sleep(0.2)
+        # The one admission slot is free while the slow body arrives: others are served.
+        path = next(iter(videos.values()))
+        ok = await client.post("/v1/classify", files={"video": ("a.mp4", path.read_bytes())})
+        assert ok.status_code == 200, ok.text
+        cut: Any = await slow
+        assert cut.status_code == 408, cut.text
+        assert cut.json()["error"]["code"] == "body_too_slow"
