@@ -444,6 +444,15 @@ def soak_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def label_cost_table(data: dict[str, Any]) -> list[str]:
+    """label_cost.json: a classify request's time with and without labels of one's own."""
+    rows = [[name, f"{v['median_ms']:.1f} ms", f"{v['extra_ms']:+.1f} ms",
+             f"{v['labels_ms']:.1f} ms"] for name, v in data["variants"].items()]
+    return _table(["request", "median time", "vs no labels", "timings.labels_ms (median)"],
+                  rows) + ["", f"{data['repeats']} rounds on {data['clip']}, the variants "
+                           f"interleaved, cache off; {provenance_text(data)}."]
+
+
 def slow_clients_table(data: dict[str, Any]) -> list[str]:
     """slow_clients.json: normal clients' latency alone and among hostile transport clients."""
     alone, among = data["normal_alone_ms"], data["normal_with_hostile_ms"]
@@ -549,6 +558,8 @@ BLOCKS: dict[str, Block] = {
     "jobs": Block("docs/jobs.md", "bench/results/jobs.json",
                   "python -m bench.jobs_bench [--real] [--jobs N] [--seconds S]", jobs_table,
                   "jobs/s to three significant figures, wall time to 0.1 s"),
+    "label_cost": Block(PERF, "bench/results/label_cost.json", "python -m bench.label_cost",
+                        label_cost_table, "ms to one decimal"),
     "slow_clients": Block("docs/security.md", "bench/results/slow_clients.json",
                           "python -m bench.slow_clients", slow_clients_table,
                           "ms as recorded (0.1 ms), ratios to two decimals, MB to whole MB"),

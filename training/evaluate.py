@@ -472,9 +472,12 @@ def write_card(path: Path, loaded: LoadedModel, training: dict[str, object],
         "- Frame labels are ImageNet classes: objects, not actions.",
     ]
     text = "\n".join(lines) + "\n"
-    # The labels section is `videobert evaluate-labels`'s: kept as it is.
+    # From "## Labels" on, the card is other commands' (`videobert evaluate-labels`,
+    # `python -m training.compare_backbones`): kept as it is.
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
-    if LABELS_BEGIN in previous and LABELS_END in previous:
+    if "\n## Labels\n" in previous:
+        text += previous[previous.index("\n## Labels\n"):]
+    elif LABELS_BEGIN in previous and LABELS_END in previous:
         block = previous[previous.index(LABELS_BEGIN):previous.index(LABELS_END) +
                          len(LABELS_END)]
         text += "\n## Labels\n\n" + block + "\n"
