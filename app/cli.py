@@ -10,7 +10,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.analysis import Task
+    from app.model.manifest import Manifest
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -28,13 +29,16 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from app.api.transport import bounded_head_protocol
 
     # By name (an app factory), so that the CLI sits below the app it serves.
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
                 http=bounded_head_protocol(settings.max_head_bytes, settings.head_timeout_s),
-                log_level=settings.log_level,
+                log_level=settings.log_level, log_config=None,
+                # One line per request: the app's access line (with the request id and cache
+                # status); uvicorn's own would repeat it.
+                access_log=False,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s),
                 # A backstop only: the app answers past its own open-request limit with a JSON
                 # 503 and Retry-After, and always answers its probes (OpenRequestLimit-
@@ -47,7 +51,7 @@ def _worker(args: argparse.Namespace) -> int:
     from app.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if not (settings.jobs_redis_url or settings.redis_url):
         print("error: `videobert worker` shares a Redis queue with the API: set "
               "VIDEOBERT_REDIS_URL (without Redis the API process runs its own jobs)",
@@ -94,21 +98,40 @@ async def _run_worker(settings: Settings, health_file: Path | None) -> int:
     return 0
 
 
-def _progress(done: int, total: int, name: str, started: float) -> None:
-    if not sys.stderr.isatty() and total <= 1:
-        return
-    width = 30
-    filled = int(width * done / max(1, total))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-                     f"{time.monotonic() - started:6.1f}s {name[:40]:<40}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class _Progress:
+    """Where the run is, on stderr: files done, and the stage of the file in hand (decoding,
+    the model, the readout). A bar redrawn in place on a terminal; one plain line per step
+    otherwise, so that a log shows it too."""
+
+    STAGES = {"decoding": "decoding", "decoded": "running the model",
+              "inferred": "reading out", "analyzed": "done"}
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def show(self, done: int, name: str, stage: str) -> None:
+        elapsed = time.monotonic() - self.started
+        what = self.STAGES.get(stage, stage)
+        if not self.tty:
+            sys.stderr.write(f"{done}/{self.total} {name}: {what} ({elapsed:.1f} s)\n")
+            sys.stderr.flush()
+            return
+        width = 30
+        filled = int(width * done / max(1, self.total))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+                         f"{elapsed:6.1f}s {name[:30]:<30} {what:<18}")
+        if done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 async def _analyze_files(task: Task, files: list[Path], options: dict[str, Any],
-                         contact_sheet_path: Path | None) -> list[dict[str, Any]]:
-    """The analysis use case over local files, through the cache that the settings name."""
+                         contact_sheet_path: Path | None,
+                         emit: Callable[[dict[str, Any]], None]) -> None:
+    """The analysis use case over local files, through the cache that the settings name;
+    ``emit`` gets each file's answer as soon as it is ready."""
     from app.analysis import RequestOptions, StoredVideo, keyframe_sheet
     from app.service import Services
 
@@ -123,25 +146,32 @@ async def _analyze_files(task: Task, files: list[Path], options: dict[str, Any],
     if services.models.startup_error:
         await services.stop()
         raise SystemExit(f"error: {services.models.startup_error}")
-    results = []
-    started = time.monotonic()
+    sheet_bodies = []
+    progress = _Progress(len(files))
     try:
         for index, path in enumerate(files):
-            _progress(index, len(files), path.name, started)
+            progress.show(index, path.name, "decoding")
+
+            async def on_stage(stage: str, index: int = index, name: str = path.name) -> None:
+                progress.show(index + (stage == "analyzed"), name, stage)
+
             video = StoredVideo(path=path, sha256=_file_sha256(path),
                                 size_bytes=path.stat().st_size, is_temporary=False)
             analyzed = await services.analyzer.analyze(video, task, pipeline_options,
-                                                       request_id=path.name, timeout_s=3600)
-            results.append({**analyzed.body, "file": str(path)})
-        _progress(len(files), len(files), "done", started)
+                                                       request_id=path.name, timeout_s=3600,
+                                                       on_stage=on_stage)
+            body = {**analyzed.body, "file": str(path)}
+            if analyzed.was_cached:
+                progress.show(index + 1, path.name, "analyzed")
+            if contact_sheet_path is not None and task == "summarize":
+                sheet_bodies.append(body)
+                body = {**body, "keyframes": [{**k, "thumbnail_jpeg_base64": None}
+                                              for k in body["keyframes"]]}
+            emit(body)
     finally:
         await services.stop()
-    if contact_sheet_path is not None and results and task == "summarize":
-        contact_sheet_path.write_bytes(keyframe_sheet(results, _file_caption))
-        for body in results:
-            for keyframe in body["keyframes"]:
-                keyframe["thumbnail_jpeg_base64"] = None
-    return results
+    if sheet_bodies and contact_sheet_path is not None:
+        contact_sheet_path.write_bytes(keyframe_sheet(sheet_bodies, _file_caption))
 
 
 def _file_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
@@ -168,13 +198,18 @@ def _analyze(args: argparse.Namespace) -> int:
         "labels": getattr(args, "label", None), "label_set": getattr(args, "label_set", None),
     }.items() if v is not None and v is not False}
     sheet = getattr(args, "contact_sheet", None)
+
+    def emit(body: dict[str, Any]) -> None:
+        # JSON Lines: one object per file, whatever the number of files, as each is done.
+        sys.stdout.write(json.dumps(body) + "\n")
+        sys.stdout.flush()
+
     try:
-        results = asyncio.run(_analyze_files(args.command, [Path(f) for f in args.files],
-                                             options, Path(sheet) if sheet else None))
+        asyncio.run(_analyze_files(args.command, [Path(f) for f in args.files], options,
+                                   Path(sheet) if sheet else None, emit))
     except VideoBertError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)
         return 2
-    print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     return 0
 
 
@@ -184,10 +219,44 @@ def _models(args: argparse.Namespace) -> int:
 
     settings = Settings()
     if args.models_command == "list":
-        for entry in list_models(settings.model_store_dir):
-            print(json.dumps(entry.model_dump(mode="json")))
+        rows = [_model_row(entry, settings) for entry in list_models(settings.model_store_dir)]
+        if args.json:
+            for row in rows:
+                print(json.dumps(row))
+            return 0
+        header = ("NAME", "VERSION", "WEIGHTS", "DEFAULT")
+        table = [header, *[(r["name"], r["version"], r["weights"],
+                            "yes" if r["default"] else "") for r in rows]]
+        widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+        for line in table:
+            print("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True))
+                  .rstrip())
+        missing = [r for r in rows if r["weights"] != "installed"]
+        if missing:
+            print(f"\n{len(missing)} model(s) without their weights here: `videobert models "
+                  "pull NAME` fetches them (needs internet).")
         return 0
     return pull_model(settings.model_store_dir, args.name)
+
+
+def _model_row(manifest: Manifest, settings: Settings) -> dict[str, Any]:
+    """A model of the store: whether every weights file it names is here (not verified: that
+    is the load's job, and hashing every file would make listing slow)."""
+    from app.errors import ModelStoreError
+    from app.model.files import resolve_weights
+
+    folder = settings.model_store_dir / manifest.name / manifest.version
+    refs = [r for r in (manifest.frame_encoder.weights, manifest.temporal.weights,
+                        manifest.text_encoder.weights if manifest.text_encoder else None)
+            if r is not None]
+    try:
+        installed = all(resolve_weights(ref, folder).is_file() for ref in refs)
+    except ModelStoreError:
+        installed = False
+    return {"name": manifest.name, "version": manifest.version,
+            "weights": "installed" if installed else "missing",
+            "default": manifest.name == settings.default_model,
+            "description": manifest.description}
 
 
 # Commands that hand their arguments to a module under training/ (imported only when run:
@@ -248,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list or pull models")
     msub = models.add_subparsers(dest="models_command", required=True)
-    msub.add_parser("list", help="models in the store")
+    listing = msub.add_parser("list", help="models in the store: name, version, whether "
+                                          "their weights are here, the default")
+    listing.add_argument("--json", action="store_true", help="one JSON object per model")
     pull = msub.add_parser("pull", help="download and verify a model's weights (needs internet)")
     pull.add_argument("name")
     models.set_defaults(func=_models)

@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.docs_pages import mount_offline_docs
 from app.api.jobs import router as jobs_router
 from app.api.middleware import (
     AuthAndRateLimitMiddleware,
@@ -24,6 +26,8 @@ from app.service import Services
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 DESCRIPTION = """
 Post a video, get back what is in it and a summary of it.
@@ -54,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.stop()
 
     app = FastAPI(title="videobert-serve", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    mount_offline_docs(app)
     app.include_router(router)
     app.include_router(jobs_router)
 
@@ -74,6 +79,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              f"{err['msg']}" for err in exc.errors())
         err = InvalidOption(f"Invalid option(s): {problems}. See /docs for allowed values.")
         return await domain_error(request, err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing's own answers (an unknown path, a wrong method) in the documented shape.
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = {404: f"No such path: {request.url.path}. The API is listed at /docs.",
+                   405: f"{request.method} is not allowed on {request.url.path}."}.get(
+            exc.status_code, str(exc.detail))
+        err = VideoBertError(message, code=code, status_code=exc.status_code)
+        response = await domain_error(request, err)
+        for name, value in (exc.headers or {}).items():  # Allow, on a 405
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 8000
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one object a line, each request's access line with its "
+        "fields (request_id, method, path, route, status, ms, cache) as keys.")
     api_keys: list[str] = Field(default_factory=list, description="Empty: no authentication.")
     rate_limit_per_min: int = Field(0, ge=0, description="Per client; 0 turns it off.")
 

@@ -100,6 +100,9 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
         options = parsed
         if options.task is None:
             raise InvalidOption("Say what to compute: task=classify or task=summarize.")
+        if options.task == "classify" and options.format == "jpeg":
+            raise InvalidOption("format=jpeg (a contact sheet) is for task=summarize; "
+                                "task=classify answers JSON only.")
         analysis = RequestOptions.model_validate(
             options.model_dump(exclude={"task", "callback_url"}))
         with svc.admission:  # a slot once the body is in: a slow upload holds none

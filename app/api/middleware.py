@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json",
                         "/redoc", "/docs/oauth2-redirect"})
+OPEN_PREFIXES = ("/docs-assets/",)  # the docs pages' scripts and styles
 
 
 def error_response_bytes(err: VideoBertError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -92,12 +94,14 @@ class RequestContextMiddleware:
             else uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "cache": None}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers") or [])
+                status_holder["cache"] = next((v.decode("latin-1") for k, v in headers
+                                               if k.lower() == b"x-cache"), None)
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
@@ -112,8 +116,13 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(route_path, scope["method"], status).inc()
             self.metrics.request_latency.labels(route_path, scope["method"], status).observe(
                 elapsed)
-            log.info("%s %s -> %s in %.1f ms [%s]", scope["method"], scope["path"], status,
-                     elapsed * 1000, request_id)
+            cache = status_holder["cache"]
+            log.info("%s %s -> %s in %.1f ms%s [%s]", scope["method"], scope["path"], status,
+                     elapsed * 1000, f" (cache {cache})" if cache else "", request_id,
+                     extra={"request_id": request_id, "method": scope["method"],
+                            "path": scope["path"], "route": route_path,
+                            "status": int(status), "ms": round(elapsed * 1000, 1),
+                            "cache": cache})
 
 
 class AuthAndRateLimitMiddleware:
@@ -154,7 +163,8 @@ class AuthAndRateLimitMiddleware:
         return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(
+                OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         request_id = scope.get("state", {}).get("request_id", "-")

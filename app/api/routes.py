@@ -22,6 +22,7 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.upload import BodyLimits, receive_upload
+from app.errors import InvalidOption
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ async def _analyze(request: Request, task: Task, svc: Services,
     async with receive_upload(request, upload_dir=svc.settings.upload_dir,
                               limits=BodyLimits.from_settings(svc.settings)) as upload:
         options = RequestOptions.parse(request.query_params.multi_items(), upload.form)
+        if task == "classify" and options.format == "jpeg":
+            raise InvalidOption("format=jpeg (a contact sheet) is for /v1/summarize; "
+                                "/v1/classify answers JSON only.")
         with svc.admission:  # a slot once the body is in: a slow upload holds none
             analyzed = await svc.analyzer.analyze(
                 upload, task, options.to_pipeline(), request_id=request_id,

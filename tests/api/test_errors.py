@@ -118,3 +118,22 @@ async def test_labels_on_a_model_without_a_text_encoder(client: httpx.AsyncClien
     assert_error(resp, 422, "labels_not_supported")
     resp = await client.post("/v1/classify?label_set=genres", **multipart(videos["short"]))
     assert_error(resp, 422, "labels_not_supported")
+
+
+async def test_an_unknown_path_is_a_json_404(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/v1/nothing-here"), 404, "not_found")
+
+
+async def test_a_wrong_method_is_a_json_405_with_allow(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/v1/classify")
+    assert_error(resp, 405, "method_not_allowed")
+    assert resp.headers["allow"] == "POST"
+
+
+async def test_classify_refuses_a_jpeg_it_cannot_make(client: httpx.AsyncClient,
+                                                      videos: dict[str, Path]) -> None:
+    resp = await client.post("/v1/classify?format=jpeg", **multipart(videos["short"]))
+    assert_error(resp, 422, "invalid_option")
+    assert "summarize" in resp.json()["error"]["message"]
+    job = await client.post("/v1/jobs?task=classify&format=jpeg", **multipart(videos["short"]))
+    assert_error(job, 422, "invalid_option")

@@ -29,11 +29,22 @@ def test_summarize_two_files_with_a_contact_sheet(tmp_path: Path) -> None:
                      str(sample_clip("carphone_pristine.mp4")), "--contact-sheet", str(sheet),
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    bodies = json.loads(result.stdout)
+    bodies = [json.loads(line) for line in result.stdout.splitlines()]  # JSON Lines
     assert [Path(b["file"]).name for b in bodies] == ["bikes.mp4", "carphone_pristine.mp4"]
     assert len(bodies[0]["shots"]) >= 4
+    assert all(k["thumbnail_jpeg_base64"] is None for b in bodies for k in b["keyframes"])
     assert Image.open(sheet).format == "JPEG"
-    assert "2/2" in result.stderr  # the progress line
+    # Progress within each file, on stderr even without a terminal.
+    assert "0/2 bikes.mp4: running the model" in result.stderr
+    assert "2/2 carphone_pristine.mp4: done" in result.stderr
+
+
+def test_one_file_is_one_json_line_too(tmp_path: Path) -> None:
+    result = run_cli("classify", str(sample_clip("carphone_pristine.mp4")), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["video_labels"]
+    assert "1/1 carphone_pristine.mp4: done" in result.stderr
 
 
 def test_classify_bad_file_exits_with_the_error_code(tmp_path: Path) -> None:
@@ -60,13 +71,24 @@ def test_the_cli_answers_from_the_configured_cache(tmp_path: Path) -> None:
                         VIDEOBERT_REDIS_URL=redis.url) for _ in range(2)]
     for result in runs:
         assert result.returncode == 0, result.stderr
-    first, second = (json.loads(result.stdout) for result in runs)
+    first, second = (json.loads(result.stdout) for result in runs)  # one line: one file
     assert second["timings"] == first["timings"]
     assert second["video_labels"] == first["video_labels"]
 
 
 def test_models_list_shows_the_default_model(tmp_path: Path) -> None:
+    result = run_cli("models", "list", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["videobert-lite0"]["weights"] == "installed"
+    assert rows["videobert-lite0"]["default"] is True
+    assert rows["r3d_18-k400"]["weights"] == "missing"  # its weights download on `pull`
+
+
+def test_models_list_is_a_table_that_says_what_is_installed(tmp_path: Path) -> None:
     result = run_cli("models", "list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    names = [json.loads(line)["name"] for line in result.stdout.splitlines()]
-    assert "videobert-lite0" in names
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "VERSION", "WEIGHTS", "DEFAULT"]
+    assert "videobert-lite0 1.0.0 installed yes" in [" ".join(ln.split()) for ln in lines]
+    assert "videobert models pull NAME" in result.stdout
