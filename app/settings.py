@@ -106,8 +106,11 @@ class Settings(BaseSettings):
     job_claim_idle_s: float = Field(60.0, gt=0, description="A job whose worker has been "
                                     "silent this long is taken over by another worker.")
     worker_concurrency: int = Field(4, ge=1, description="Jobs in flight per worker process.")
-    run_jobs_in_api: bool = Field(False, description="With Redis: the API process also runs "
-                                  "jobs (without Redis it always does).")
+    run_jobs_in_api: bool = Field(True, description="With Redis: the API process runs jobs "
+                                  "too (a default consumer), so a job never waits for a worker "
+                                  "nobody started. False for dedicated `videobert worker`s; "
+                                  "then a submission with no live worker is a 503 "
+                                  "no_job_workers. Without Redis the API always runs them.")
     jobs_redis_url: str | None = Field(None, description="Redis for the job queue and records; "
                                        "default redis_url. It must not evict queued jobs.")
     callback_hosts: list[str] = Field(default_factory=list, description="Hosts a job callback "

@@ -1,6 +1,7 @@
 """Asynchronous jobs over HTTP: submit a video, poll (or get called back), cancel.
 
     POST   /v1/jobs?task=classify|summarize[&callback_url=...]  -> 202 {"id", "status_url", ...}
+    GET    /v1/jobs?status=...&limit=...&cursor=...             -> 200 a page of jobs, newest first
     GET    /v1/jobs/{id}                                        -> 200 the job (result when done)
     DELETE /v1/jobs/{id}                                        -> 200 the cancelled job
 """
@@ -18,6 +19,8 @@ from app.api.schemas import ErrorBody, RequestOptions, error_responses
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
+from app.jobs.records import JobStatus
+from app.jobs.store import Cursor
 
 router = APIRouter(tags=["jobs"])
 
@@ -113,6 +116,40 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
     url = _status_url(request, record.id)
     body = JobCreated(id=record.id, status=record.status.value, status_url=url)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
+
+
+class JobPage(BaseModel):
+    jobs: list[JobView] = Field(description="Newest first; without their results (GET "
+                                            "/v1/jobs/{id} has it)")
+    next_cursor: str | None = Field(description="Pass as cursor= for the next page; null: "
+                                                "this was the last")
+
+
+@router.get("/v1/jobs", response_model=JobPage, responses=_ERRORS,
+            summary="List jobs, newest first, by status, a page at a time")
+async def list_jobs(jobs: JobsDep,
+                    status: Annotated[JobStatus | None, Query(
+                        description="only jobs in this state")] = None,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                    cursor: Annotated[str | None, Query(max_length=200)] = None
+                    ) -> JSONResponse:
+    records = await jobs.recent(status, limit + 1, _parse_cursor(cursor))
+    page = records[:limit]
+    more = len(records) > limit
+    return JSONResponse({
+        "jobs": [{**record.public(), "result": None} for record in page],
+        "next_cursor": f"{page[-1].created_at!r}_{page[-1].id}" if more and page else None})
+
+
+def _parse_cursor(cursor: str | None) -> Cursor | None:
+    if cursor is None:
+        return None
+    created, _, job_id = cursor.partition("_")
+    try:
+        return float(created), job_id
+    except ValueError:
+        raise InvalidOption("cursor is not one this server gave: pass next_cursor from the "
+                            "previous page as it was.") from None
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobView, responses=_ERRORS,

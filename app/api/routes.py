@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.upload import BodyLimits, receive_upload
-from app.errors import InvalidOption
+from app.errors import InvalidOption, VideoBertError
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,21 @@ async def readyz(svc: ServicesDep) -> JSONResponse:
         "devices": models.devices,
         "cache": svc.cache.health(),
         "queue_depth": models.queue_depth(),
+        "jobs": await _jobs_health(svc),
     }
     if models.startup_error:
         body["error"] = models.startup_error
     return JSONResponse(body, status_code=200 if models.is_ready else 503)
+
+
+async def _jobs_health(svc: Services) -> dict[str, Any]:
+    """Who runs jobs: this process, and the workers alive (they announce themselves)."""
+    jobs = svc.jobs
+    try:  # a probe must answer fast even when Redis hangs
+        workers: int | None = await asyncio.wait_for(jobs.live_workers(), 0.5)
+    except (VideoBertError, TimeoutError):
+        workers = None  # the queue is unreachable or slow
+    return {"runs_in_api": jobs.runs_in_api, "live_workers": workers}
 
 
 @router.get("/v1/models", response_model=ModelsResponse, tags=["models"],

@@ -1,9 +1,11 @@
 """The jobs facade the API and the worker use: submit, look up, cancel, run.
 
 With a Redis URL (``jobs_redis_url``, else ``redis_url``) records and queue live in Redis and
-``videobert worker`` processes run the jobs; the API process runs them too only when
-``run_jobs_in_api`` is set. Without Redis everything lives in the API process, which runs its
-own jobs (they are lost when it stops).
+``videobert worker`` processes run the jobs, and the API process runs them too unless
+``run_jobs_in_api`` is turned off (dedicated workers). Then, with no worker alive (each announces
+itself in Redis every few seconds), a submission is refused with 503 ``no_job_workers`` rather
+than queued for nobody. Without Redis everything lives in the API process, which runs its own
+jobs (they are lost when it stops).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from app.jobs.records import (
     new_job_id,
 )
 from app.jobs.runner import JobRunner, RunnerConfig, consumer_name
-from app.jobs.store import JobStore, MemoryJobStore, RedisJobStore
+from app.jobs.store import Cursor, JobStore, MemoryJobStore, RedisJobStore
 from app.jobs.uploads import UploadStore, default_jobs_dir
 from app.settings import Settings
 
@@ -119,6 +121,8 @@ class JobManager:
         """
         if options.format != "json":
             raise InvalidOption("Jobs return JSON; for keyframe images ask thumbnails=true.")
+        if not self.runs_in_api:
+            await self._require_a_worker()
         if callback_url is not None:
             self.callbacks.check_url(callback_url)
         record = JobRecord(
@@ -162,6 +166,29 @@ class JobManager:
         if record is None:
             raise _not_found(job_id)
         return record
+
+    async def live_workers(self) -> int:
+        """Job runners alive now: workers that announced themselves, and this process's."""
+        try:
+            return await self.queue.live_consumers()
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
+
+    async def _require_a_worker(self) -> None:
+        if await self.live_workers() == 0:
+            raise ServiceUnavailable(
+                "No job worker is running, and this API does not run jobs itself "
+                "(VIDEOBERT_RUN_JOBS_IN_API=false): a job would wait for ever. Start "
+                "`videobert worker` with the same VIDEOBERT_REDIS_URL, or let the API run jobs.",
+                code="no_job_workers", retry_after_s=10)
+
+    async def recent(self, status: JobStatus | None, limit: int, before: Cursor | None
+                     ) -> list[JobRecord]:
+        """A page of jobs, newest first (``JobStore.recent``)."""
+        try:
+            return await self.store.recent(status, limit, before)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (409 for one that succeeded or failed)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,6 +58,12 @@ class JobQueue(Protocol):
     async def depth(self) -> int:
         """Jobs waiting or in flight."""
 
+    async def announce(self, consumer: str, ttl_s: float) -> None:
+        """Say that ``consumer`` runs jobs, for the next ``ttl_s`` seconds."""
+
+    async def live_consumers(self) -> int:
+        """How many consumers have announced themselves and not yet lapsed."""
+
     async def close(self) -> None: ...
 
 
@@ -79,6 +86,9 @@ for i, id in ipairs(ARGV) do
 end
 return kept
 """
+
+
+WORKER_KEY_PREFIX = "vbs:worker:"  # one key per live consumer, with a TTL
 
 
 class RedisStreamQueue:
@@ -149,6 +159,15 @@ class RedisStreamQueue:
     async def depth(self) -> int:
         return int(await self._client.xlen(self.stream))
 
+    async def announce(self, consumer: str, ttl_s: float) -> None:
+        await self._client.set(WORKER_KEY_PREFIX + consumer, "1", px=max(1, int(ttl_s * 1000)))
+
+    async def live_consumers(self) -> int:
+        count = 0
+        async for _ in self._client.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100):
+            count += 1
+        return count
+
     async def close(self) -> None:
         """The client is shared with the store, which closes it."""
 
@@ -173,6 +192,7 @@ class MemoryQueue:
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._consumers: dict[str, float] = {}  # consumer -> announced until (monotonic)
         self._in_flight = 0
         self._deliveries = itertools.count(1)
 
@@ -211,6 +231,13 @@ class MemoryQueue:
 
     async def depth(self) -> int:
         return self._queue.qsize() + self._in_flight
+
+    async def announce(self, consumer: str, ttl_s: float) -> None:
+        self._consumers[consumer] = time.monotonic() + ttl_s
+
+    async def live_consumers(self) -> int:
+        now = time.monotonic()
+        return sum(until > now for until in self._consumers.values())
 
     async def close(self) -> None:
         return None

@@ -40,6 +40,7 @@ from app.jobs.uploads import UploadStore
 log = logging.getLogger(__name__)
 
 SUPERVISE_S = 0.5  # how often cancellations are noticed
+PRESENCE_TTL_S = 15.0  # a worker silent this long no longer counts as live
 TAKE_BLOCK_S = 0.5
 SWEEP_EVERY_S = 600.0
 STORE_ERROR_PAUSE_S = 1.0
@@ -193,9 +194,13 @@ class JobRunner:
     # -- watching jobs in flight -------------------------------------------------------------
     async def _supervise_loop(self) -> None:
         next_heartbeat = 0.0
+        next_presence = 0.0
         next_sweep = time.monotonic()  # at once: a restarted worker clears what it left
+        first = True
         while True:
-            await asyncio.sleep(SUPERVISE_S)
+            if not first:
+                await asyncio.sleep(SUPERVISE_S)
+            first = False
             try:
                 executing = [s for s in self._inflight.values() if s.executing]
                 statuses = await self.store.statuses(s.delivery.job_id for s in executing)
@@ -203,6 +208,11 @@ class JobRunner:
                     if statuses.get(state.delivery.job_id) is not JobStatus.RUNNING:
                         self._interrupt(state, _Stop.CANCELLED)
                 now = time.monotonic()
+                if now >= next_presence:
+                    # Seen by the API: with none of these alive it refuses jobs (503
+                    # no_job_workers) rather than queue them for nobody, and /readyz counts them.
+                    next_presence = now + PRESENCE_TTL_S / 3
+                    await self.queue.announce(self.config.consumer, PRESENCE_TTL_S)
                 if now >= next_heartbeat and self._inflight:
                     next_heartbeat = now + self.config.claim_idle_s / 3
                     held = list(self._inflight.values())

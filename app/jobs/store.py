@@ -18,6 +18,15 @@ from redis.asyncio import Redis
 from app.jobs.records import TERMINAL, JobRecord, JobStatus, encode_field
 
 KEY_PREFIX = "vbs:job:"
+INDEX_KEY = "vbs:job-index"  # sorted set: job id scored by its creation time, for listing
+MAX_INDEXED = 100_000  # the newest; older ids leave the index (their records keep their TTL)
+
+# A page boundary: (created_at, id) of the last job of the previous page.
+Cursor = tuple[float, str]
+
+
+def _before(record: JobRecord, cursor: Cursor | None) -> bool:
+    return cursor is None or (record.created_at, record.id) < cursor
 
 # What ``start`` found: the job is now running, is gone, has used up its attempts, or is
 # already queued for nobody (a terminal status).
@@ -57,6 +66,11 @@ class JobStore(Protocol):
         """
 
     async def statuses(self, job_ids: Iterable[str]) -> dict[str, JobStatus | None]: ...
+
+    async def recent(self, status: JobStatus | None, limit: int, before: Cursor | None
+                     ) -> list[JobRecord]:
+        """Up to ``limit`` jobs, newest first, created before ``before`` (a page's cursor),
+        of one status or any."""
 
     async def set_callback(self, job_id: str, outcome: str) -> None: ...
 
@@ -147,6 +161,8 @@ class RedisJobStore:
             pipe.hset(key, mapping=record.to_hash())  # type: ignore[arg-type]
             if record.status in TERMINAL:
                 pipe.expire(key, self._ttl_s)
+            pipe.zadd(INDEX_KEY, {record.id: record.created_at})
+            pipe.zremrangebyrank(INDEX_KEY, 0, -MAX_INDEXED - 1)
             await pipe.execute()
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -195,6 +211,36 @@ class RedisJobStore:
                 pipe.hget(job_key(job_id), "status")
             found = await pipe.execute()
         return {job_id: JobStatus(s) if s else None for job_id, s in zip(ids, found, strict=True)}
+
+    async def recent(self, status: JobStatus | None, limit: int, before: Cursor | None
+                     ) -> list[JobRecord]:
+        """Walks the index newest first in batches; ids whose record has expired are dropped
+        from the index on the way."""
+        out: list[JobRecord] = []
+        high: float | str = "+inf" if before is None else before[0]
+        offset = 0
+        while len(out) < limit:
+            ids: Any = await self._client.zrevrangebyscore(INDEX_KEY, high, "-inf",
+                                                           start=offset, num=200)
+            if not ids:
+                break
+            offset += len(ids)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hgetall(job_key(job_id))
+                rows: list[Any] = await pipe.execute()
+            gone = [job_id for job_id, row in zip(ids, rows, strict=True) if not row]
+            if gone:
+                await self._client.zrem(INDEX_KEY, *gone)
+            for row in rows:
+                if not row:
+                    continue
+                record = JobRecord.from_hash(row)
+                if _before(record, before) and (status is None or record.status is status):
+                    out.append(record)
+                    if len(out) == limit:
+                        break
+        return out
 
     async def set_callback(self, job_id: str, outcome: str) -> None:
         await self._set_if_exists(keys=[job_key(job_id)], args=["callback", outcome])
@@ -309,6 +355,13 @@ class MemoryJobStore:
             record = self._live(job_id)
             out[job_id] = record.status if record else None
         return out
+
+    async def recent(self, status: JobStatus | None, limit: int, before: Cursor | None
+                     ) -> list[JobRecord]:
+        live = [r for r in map(self._live, list(self._records)) if r is not None]
+        live.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [JobRecord.from_hash(r.to_hash()) for r in live
+                if _before(r, before) and (status is None or r.status is status)][:limit]
 
     async def set_callback(self, job_id: str, outcome: str) -> None:
         record = self._live(job_id)

@@ -246,3 +246,80 @@ async def test_redis_down_is_503_and_keeps_nothing(tiny_store: Path,
         assert response.headers["retry-after"] == "5"
     assert [p.name for p in (root / "jobs").iterdir()] == [".incoming"]
     assert list((root / "jobs" / ".incoming").iterdir()) == []
+
+
+async def test_jobs_are_listed_newest_first_a_page_at_a_time(
+        client: httpx.AsyncClient, clips: list[Path]) -> None:
+    ids = []
+    for k in (1, 2, 3):
+        resp = await client.post("/v1/jobs", params={"task": "classify", "top_k": 10 + k},
+                                 **upload(clips[0]))
+        assert resp.status_code == 202, resp.text
+        ids.append(resp.json()["id"])
+    for job_id in ids:
+        await wait_job(client, job_id, timeout_s=60)
+    first = (await client.get("/v1/jobs", params={"limit": 2})).json()
+    assert [j["id"] for j in first["jobs"]] == [ids[2], ids[1]]
+    assert all(j["result"] is None for j in first["jobs"])  # the list stays small
+    second = (await client.get("/v1/jobs", params={"limit": 2,
+                                                   "cursor": first["next_cursor"]})).json()
+    assert second["jobs"][0]["id"] == ids[0]
+    done = (await client.get("/v1/jobs", params={"status": "succeeded", "limit": 100})).json()
+    assert set(ids) <= {j["id"] for j in done["jobs"]}
+    assert all(j["status"] == "succeeded" for j in done["jobs"])
+    queued = (await client.get("/v1/jobs", params={"status": "queued"})).json()
+    assert not set(ids) & {j["id"] for j in queued["jobs"]}
+
+
+@pytest.mark.parametrize("params", [{"status": "sleeping"}, {"limit": 0}, {"limit": 101},
+                                    {"cursor": "not-a-cursor"}])
+async def test_bad_list_parameters_are_422(client: httpx.AsyncClient,
+                                           params: dict[str, object]) -> None:
+    resp = await client.get("/v1/jobs", params=params)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "invalid_option"
+
+
+async def test_with_redis_and_no_worker_the_api_runs_the_job(
+        tiny_store: Path, tmp_path_factory: pytest.TempPathFactory, clips: list[Path]) -> None:
+    # Issue "The first hour": setting VIDEOBERT_REDIS_URL used to leave jobs queued for ever.
+    root = tmp_path_factory.mktemp("redis-api-runs")
+    with RedisServer() as server:
+        settings = tiny_settings(tiny_store, root, jobs_dir=root / "jobs", warmup=False,
+                                 redis_url=server.url, shutdown_grace_s=0.0)
+        async with running_app(settings) as (_, client):
+            created = await client.post("/v1/jobs", params={"task": "classify"},
+                                        **upload(clips[1]))
+            assert created.status_code == 202, created.text
+            done = await wait_job(client, created.json()["id"], timeout_s=60)
+            ready = (await client.get("/readyz")).json()
+    assert done["status"] == "succeeded"
+    # The API's own runner announces itself like a worker does.
+    assert ready["jobs"]["runs_in_api"] is True and ready["jobs"]["live_workers"] >= 1
+
+
+async def test_dedicated_workers_and_none_alive_refuses_jobs(
+        tiny_store: Path, tmp_path_factory: pytest.TempPathFactory, clips: list[Path]) -> None:
+    root = tmp_path_factory.mktemp("redis-no-workers")
+    with RedisServer() as server:
+        settings = tiny_settings(tiny_store, root, jobs_dir=root / "jobs", warmup=False,
+                                 redis_url=server.url, run_jobs_in_api=False,
+                                 shutdown_grace_s=0.0)
+        async with running_app(settings) as (app, client):
+            ready = (await client.get("/readyz")).json()
+            refused = await client.post("/v1/jobs", params={"task": "classify"},
+                                        **upload(clips[1]))
+            # A worker announces itself (what `videobert worker`'s runner does every 5 s).
+            jobs: JobManager = app.state.services.jobs
+            await jobs.queue.announce("worker-1", ttl_s=30)
+            accepted = await client.post("/v1/jobs", params={"task": "classify"},
+                                         **upload(clips[1]))
+            ready_after = (await client.get("/readyz")).json()
+    assert ready["jobs"] == {"runs_in_api": False, "live_workers": 0}
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "no_job_workers"
+    assert "videobert worker" in refused.json()["error"]["message"]
+    assert refused.headers["retry-after"] == "10"
+    assert accepted.status_code == 202, accepted.text
+    assert ready_after["jobs"]["live_workers"] == 1
+    assert list((root / "jobs" / ".incoming").iterdir()) == []

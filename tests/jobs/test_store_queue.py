@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,14 @@ import pytest_asyncio
 from app.jobs.manager import jobs_redis_client
 from app.jobs.queue import Delivery, MemoryQueue, RedisStreamQueue
 from app.jobs.records import JobRecord, JobStatus, new_job_id
-from app.jobs.store import JobStore, MemoryJobStore, RedisJobStore, job_key
+from app.jobs.store import (
+    INDEX_KEY,
+    Cursor,
+    JobStore,
+    MemoryJobStore,
+    RedisJobStore,
+    job_key,
+)
 from tests.redis_server import RedisServer
 
 TTL_S = 100
@@ -185,3 +193,33 @@ async def test_memory_queue_hands_out_in_order() -> None:
     await queue.ack(got[1])
     assert [d.job_id for d in await queue.take("w", 5, 0.1)] == ["c", "a"]
     assert await queue.take("w", 1, 0.01) == []
+
+
+async def test_recent_pages_newest_first_by_status(store: JobStore) -> None:
+    # Creation times after any other record's, in this run or an earlier one on the same
+    # Redis, so that the newest ones are these.
+    base = 4e9 + time.time()
+    records = [_record(created_at=base + i) for i in range(5)]
+    for record in records:
+        await store.create(record)
+    await store.finish(records[1].id, JobStatus.SUCCEEDED, result={"x": 1})
+    top: Cursor = (base + 100, "")
+    first = await store.recent(None, 3, top)
+    assert [r.id for r in first] == [records[i].id for i in (4, 3, 2)]
+    rest = await store.recent(None, 3, (first[-1].created_at, first[-1].id))
+    assert [r.id for r in rest][:2] == [records[1].id, records[0].id]
+    done = await store.recent(JobStatus.SUCCEEDED, 10, top)
+    assert done[0].id == records[1].id
+    assert all(r.status is JobStatus.SUCCEEDED for r in done)
+
+
+async def test_recent_skips_and_forgets_expired_records(redis_server: RedisServer) -> None:
+    client = jobs_redis_client(redis_server.url)
+    redis_store = RedisJobStore(client, ttl_s=TTL_S)
+    record = _record(created_at=5e9)
+    await redis_store.create(record)
+    await client.delete(job_key(record.id))  # as if its TTL ran out
+    listed = await redis_store.recent(None, 5, (5e9 + 1, ""))
+    assert record.id not in {r.id for r in listed}
+    assert await client.zscore(INDEX_KEY, record.id) is None
+    await redis_store.close()
