@@ -106,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=499)
 
     app.add_middleware(AuthAndRateLimitMiddleware, api_keys=settings.api_keys,
-                       rate_limit_per_min=settings.rate_limit_per_min, metrics=metrics)
+                       rate_limit_per_min=settings.rate_limit_per_min, metrics=metrics,
+                       redis_url=settings.redis_url)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(OpenRequestLimitMiddleware, limit=settings.open_request_limit,
                        retry_after_s=float(settings.retry_after_s), metrics=metrics)

@@ -10,19 +10,22 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.rate_limit import ClientRateLimiter
 from app.errors import Overloaded, ServiceUnavailable, Unauthorized, VideoBertError
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json",
-                        "/redoc", "/docs/oauth2-redirect"})
+# Open without an API key: the probes and the docs. /metrics is not: with keys configured it
+# needs one like the API (Prometheus sends it as a bearer token, README "Operations"), since a
+# deployment without a proxy would otherwise publish its traffic figures.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/redoc",
+                        "/docs/oauth2-redirect"})
 OPEN_PREFIXES = ("/docs-assets/",)  # the docs pages' scripts and styles
 
 
@@ -129,12 +132,13 @@ class AuthAndRateLimitMiddleware:
     """Optional API keys (constant-time compare) and a sliding-window limit per client."""
 
     def __init__(self, app: ASGIApp, *, api_keys: list[str], rate_limit_per_min: int,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, redis_url: str | None = None) -> None:
         self.app = app
         self.api_keys = [k.encode() for k in api_keys if k]
         self.rate_limit = rate_limit_per_min
         self.metrics = metrics
-        self._hits: dict[str, deque[float]] = {}
+        self._limiter = (ClientRateLimiter(rate_limit_per_min, redis_url)
+                         if rate_limit_per_min > 0 else None)
 
     def _authorised_key(self, headers: dict[bytes, bytes]) -> bytes | None:
         presented = headers.get(b"x-api-key", b"")
@@ -148,19 +152,6 @@ class AuthAndRateLimitMiddleware:
             if hmac.compare_digest(key, presented):
                 matched = key
         return matched
-
-    def _allow(self, client: str) -> bool:
-        now = time.monotonic()
-        window = self._hits.setdefault(client, deque())
-        while window and window[0] <= now - 60.0:
-            window.popleft()
-        if len(window) >= self.rate_limit:
-            return False
-        window.append(now)
-        if len(self._hits) > 10000:  # forget idle clients so memory stays bounded
-            for idle in [c for c, w in self._hits.items() if not w]:
-                del self._hits[idle]
-        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(
@@ -179,14 +170,15 @@ class AuthAndRateLimitMiddleware:
                     "'Authorization: Bearer <key>'."), request_id)
                 return
             client_id = "key:" + key[:6].decode("latin-1")
-        if self.rate_limit > 0:
+        if self._limiter is not None:
             client = scope.get("client")
             client_id = client_id or f"ip:{client[0] if client else 'unknown'}"
-            if not self._allow(client_id):
+            allowed, wait_s = await self._limiter.allow(client_id)
+            if not allowed:
                 self.metrics.rejected.labels("rate_limited").inc()
                 await send_error(send, Overloaded(
                     f"Rate limit of {self.rate_limit} requests a minute exceeded. Retry after "
-                    "the Retry-After delay.", code="rate_limited", retry_after_s=60 / max(
-                        1, self.rate_limit)), request_id)
+                    "the Retry-After delay.", code="rate_limited", retry_after_s=wait_s),
+                    request_id)
                 return
         await self.app(scope, receive, send)

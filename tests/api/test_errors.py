@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from app.settings import Settings
 from tests.api.conftest import multipart, running_app
+from tests.redis_server import RedisServer
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> None:
@@ -95,6 +97,10 @@ async def test_api_key_required_when_configured(make_settings: Callable[..., Set
                                headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert (await client.get("/healthz")).status_code == 200
+        # /metrics is no probe: with keys it needs one (Prometheus sends it as a bearer).
+        assert_error(await client.get("/metrics"), 401, "unauthorized")
+        scraped = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert scraped.status_code == 200 and "videobert_requests_total" in scraped.text
 
 
 async def test_rate_limit_per_client(make_settings: Callable[..., Settings],
@@ -137,3 +143,18 @@ async def test_classify_refuses_a_jpeg_it_cannot_make(client: httpx.AsyncClient,
     assert "summarize" in resp.json()["error"]["message"]
     job = await client.post("/v1/jobs?task=classify&format=jpeg", **multipart(videos["short"]))
     assert_error(job, 422, "invalid_option")
+
+
+async def test_replicas_share_one_rate_limit_through_redis(
+        make_settings: Callable[..., Settings]) -> None:
+    with RedisServer() as redis:
+        settings = make_settings(rate_limit_per_min=2, redis_url=redis.url)
+        async with running_app(settings) as (_, a), running_app(settings) as (_, b):
+            def post(client: httpx.AsyncClient) -> Any:
+                return client.post("/v1/classify", content=b"x",
+                                   headers={"Content-Type": "video/mp4"})
+            statuses = [(await post(client)).status_code for client in (a, b, a)]
+            assert statuses == [415, 415, 429]  # one limit for both replicas
+            redis.stop()  # Redis gone: each process limits on its own, nobody gets a 5xx
+            fallback = [(await post(b)).status_code for _ in range(3)]
+            assert fallback == [415, 415, 429]

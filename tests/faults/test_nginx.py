@@ -76,6 +76,13 @@ def test_a_slow_upload_is_buffered_by_nginx_not_by_the_app(stack: tuple[ServePro
     assert len(headers["x-request-id"]) == 32  # nginx's $request_id, echoed by the app
 
 
+def test_a_clients_request_id_goes_through_nginx(stack: tuple[ServeProcess, int]) -> None:
+    _, port = stack
+    resp = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "mine-42"})
+    assert resp.status_code == 200
+    assert resp.headers["x-request-id"] == "mine-42"  # nginx once replaced it with its own
+
+
 def test_refusals_by_nginx_keep_the_api_error_shape(stack: tuple[ServeProcess, int]) -> None:
     _, port = stack
     resp = httpx.post(f"http://127.0.0.1:{port}/v1/classify", content=b"\0" * (2 * 2**20),
