@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     callback_hosts: list[str] = Field(default_factory=list, description="Hosts a job callback "
                                       "may go to: exact names/IPs, or *.suffix.")
     callback_timeout_s: float = Field(5.0, gt=0)
+    callback_secret: str | None = Field(
+        None, pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$",
+        description="Signs job callbacks the Standard Webhooks way (webhook-signature): "
+        "whsec_ + base64 of 24-64 random bytes, shared with the receivers (docs/jobs.md shows "
+        "how to verify). Without it callbacks carry webhook-id and webhook-timestamp only.")
 
     shutdown_grace_s: float = Field(30.0, ge=0)
 

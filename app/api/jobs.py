@@ -8,14 +8,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app.analysis.schemas import ClassifyResponse, SummarizeResponse
 from app.api.deps import ReadsCache, RequestId, ServicesDep
-from app.api.schemas import ErrorBody, RequestOptions, error_responses
+from app.api.schemas import VIDEO_REQUEST_BODY, ErrorBody, RequestOptions, error_responses
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
@@ -54,8 +55,8 @@ class JobView(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
-    result: dict[str, Any] | None = Field(
-        None, description="When succeeded: the body POST /v1/<task> would return.")
+    result: ClassifyResponse | SummarizeResponse | None = Field(
+        None, description="When succeeded: the body POST /v1/<task> would return (by task).")
     error: ErrorBody | None = None
     callback: CallbackState | None = None
 
@@ -84,6 +85,7 @@ def _status_url(request: Request, job_id: str) -> str:
 
 
 @router.post("/v1/jobs", status_code=202, response_model=JobCreated, responses=_ERRORS,
+             openapi_extra=VIDEO_REQUEST_BODY,
              summary="Queue a classify or summarize job; poll status_url for the result")
 async def create_job(request: Request, query: Annotated[JobOptions, Query()],
                      svc: ServicesDep, request_id: RequestId,

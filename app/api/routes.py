@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from app.analysis import Task, keyframe_sheet
 from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import (
+    VIDEO_REQUEST_BODY,
     ClassifyResponse,
     InputSpec,
     ModelInfo,
@@ -43,19 +44,6 @@ _ERRORS = error_responses({
     504: "The request's deadline passed while it waited",
 })
 
-_VIDEO_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "The video: a multipart file field `video` (options may be sent as "
-                       "further form fields), or the raw bytes with a `video/*` Content-Type.",
-        "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["video"],
-                "properties": {"video": {"type": "string", "format": "binary"}}}},
-            "video/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
 
 
 async def _analyze(request: Request, task: Task, svc: Services,
@@ -86,7 +74,7 @@ def _shot_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
 
 
 @router.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS,
-             openapi_extra=_VIDEO_BODY, tags=["analysis"],
+             openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
              summary="Labels for the whole video, each shot and (optionally) each sampled frame")
 async def classify(request: Request, query: Annotated[RequestOptions, Query()],
                    svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
@@ -101,7 +89,7 @@ async def classify(request: Request, query: Annotated[RequestOptions, Query()],
 @router.post("/v1/summarize", response_model=SummarizeResponse, responses={
     **_ERRORS, 200: {"content": {"application/json": {}, "image/jpeg": {}},
                      "description": "JSON summary, or a contact-sheet JPEG with format=jpeg"}},
-    openapi_extra=_VIDEO_BODY, tags=["analysis"],
+    openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
     summary="Shots, importance curve, keyframes and a highlight selection")
 async def summarize(request: Request, query: Annotated[RequestOptions, Query()],
                     svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:

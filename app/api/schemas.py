@@ -57,3 +57,20 @@ class ModelInfo(BaseModel):
 
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
+
+
+# The upload routes read their body as a stream (api/upload.py), so FastAPI cannot infer it:
+# declared here for the OpenAPI document, so that generated clients can upload.
+VIDEO_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The video: a multipart file field `video` (options may be sent as "
+                       "further form fields), or the raw bytes with a `video/*` Content-Type.",
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["video"],
+                "properties": {"video": {"type": "string", "format": "binary"}}}},
+            "video/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}

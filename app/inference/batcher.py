@@ -27,8 +27,13 @@ Out = TypeVar("Out")
 @dataclass
 class BatchTiming:
     queue_ms: float = 0.0
-    compute_ms: float = 0.0
+    compute_ms: float = 0.0  # the whole batch's, shared by every item in it
     batch_size: int = 0
+    # When (time.monotonic()) the item was queued, and its batch started and ended: a request
+    # whose items rode several batches reports the union of these intervals, never their sum.
+    enqueued_at: float = 0.0
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 @dataclass
@@ -182,5 +187,7 @@ class Batcher(Generic[In, Out]):
         for pending, output in zip(batch, outputs, strict=True):
             if not pending.future.done():
                 timing = BatchTiming(queue_ms=(started - pending.enqueued_at) * 1000,
-                                     compute_ms=compute_ms, batch_size=len(batch))
+                                     compute_ms=compute_ms, batch_size=len(batch),
+                                     enqueued_at=pending.enqueued_at, started_at=started,
+                                     ended_at=started + compute_ms / 1000)
                 pending.future.set_result((output, timing))

@@ -15,10 +15,14 @@ fenced in:
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -123,11 +127,31 @@ async def pinned_target(url: str, policy: CallbackPolicy,
     return pinned, host_header, host
 
 
+def webhook_headers(message_id: str, body: bytes, secret: str | None,
+                    now: float | None = None) -> dict[str, str]:
+    """Standard Webhooks headers (standardwebhooks.com): ``webhook-id`` (the same on every
+    attempt, so a receiver can drop repeats), ``webhook-timestamp`` (seconds; a receiver
+    refuses old ones, which stops replays) and, with a secret, ``webhook-signature``:
+    ``v1,`` + base64 of HMAC-SHA256 over ``id.timestamp.body``, keyed with the secret's bytes
+    (``whsec_`` + base64, the scheme's format)."""
+    timestamp = str(int(time.time() if now is None else now))
+    headers = {"webhook-id": message_id, "webhook-timestamp": timestamp}
+    if secret:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body,
+                          hashlib.sha256).digest()
+        headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
+    return headers
+
+
 async def deliver(url: str, payload: dict[str, Any], policy: CallbackPolicy, *,
                   timeout_s: float, resolver: Resolver = system_resolver,
-                  retry_delays_s: Sequence[float] = RETRY_DELAYS_S) -> str:
-    """POST ``payload`` as JSON; returns ``"delivered"`` or ``"failed: <why>"`` (never raises)."""
+                  retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
+                  message_id: str = "", secret: str | None = None) -> str:
+    """POST ``payload`` as JSON, signed with ``secret`` (``webhook_headers``); returns
+    ``"delivered"`` or ``"failed: <why>"`` (never raises)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    message_id = message_id or "msg_" + hashlib.sha256(body).hexdigest()[:24]
     why = "not attempted"
     timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0))
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
@@ -140,7 +164,8 @@ async def deliver(url: str, payload: dict[str, Any], policy: CallbackPolicy, *,
                 response = await client.post(
                     pinned, content=body, extensions={"sni_hostname": server_name},
                     headers={"Host": host_header, "Content-Type": "application/json",
-                             "User-Agent": "videobert-serve-callback/1"})
+                             "User-Agent": "videobert-serve-callback/1",
+                             **webhook_headers(message_id, body, secret)})
             except CallbackRefused as exc:
                 log.warning("callback refused: %s", exc)
                 return f"failed: {exc}"

@@ -224,7 +224,9 @@ class JobManager:
             if record is None or not record.callback_url or record.status not in TERMINAL:
                 return
             outcome = await deliver(record.callback_url, record.public(), self.callbacks,
-                                    timeout_s=self.settings.callback_timeout_s)
+                                    timeout_s=self.settings.callback_timeout_s,
+                                    message_id=f"msg_{record.id}",
+                                    secret=self.settings.callback_secret)
             await self.store.set_callback(job_id, outcome)
         except (RedisError, OSError):
             log.warning("job %s: could not record its callback outcome", job_id)

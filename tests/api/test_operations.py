@@ -158,3 +158,13 @@ async def test_openapi_documents_both_bodies_and_options(client: httpx.AsyncClie
     assert {"top_k", "min_confidence", "fps", "mode", "model"} <= params
     assert {"413", "415", "422", "429"} <= set(op["responses"])
     assert "example" in str(spec["components"]["schemas"]["ClassifyResponse"])
+
+
+async def test_openapi_lets_a_generated_client_upload_jobs_and_read_typed_results(
+        client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    jobs = spec["paths"]["/v1/jobs"]
+    assert set(jobs["post"]["requestBody"]["content"]) == {"multipart/form-data", "video/*"}
+    assert {"status", "limit", "cursor"} <= {p["name"] for p in jobs["get"]["parameters"]}
+    result = str(spec["components"]["schemas"]["JobView"]["properties"]["result"])
+    assert "ClassifyResponse" in result and "SummarizeResponse" in result

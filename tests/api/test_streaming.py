@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.inference.worker import FrameChunk
+from app.inference.worker import FrameChunk, ModelWorker
 from app.settings import Settings
 from tests.api.conftest import multipart, running_app
 
@@ -32,6 +33,30 @@ async def test_streamed_and_whole_video_answers_are_the_same(
     assert without_timings(answers[3]) == without_timings(answers[0])
     timings = answers[3]["timings"]
     assert 0 <= timings["model_tail_ms"] <= timings["total_ms"]
+
+
+async def test_stage_timings_are_wall_time_within_the_request(
+        make_settings: Callable[..., Settings], videos: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One-frame chunks and a slow CNN: chunks pile up and share batches, and summed over its
+    # chunks a video's compute and queue times once exceeded the request's own length.
+    original = ModelWorker.run_frame_chunks
+
+    def slow(self: ModelWorker, chunks: Sequence[FrameChunk]) -> list[Any]:
+        time.sleep(0.05)
+        return original(self, chunks)
+
+    monkeypatch.setattr(ModelWorker, "run_frame_chunks", slow)
+    async with running_app(make_settings(stream_chunk_frames=1)) as (_, client):
+        bodies = await asyncio.gather(*(client.post(
+            "/v1/classify", **multipart(videos["cuts"]), params={"top_k": str(k)},
+            headers={"Cache-Control": "no-cache"}) for k in (1, 2, 3)))
+    for response in bodies:
+        assert response.status_code == 200, response.text
+        t = response.json()["timings"]
+        assert response.json()["video"]["frames_sampled"] > 3
+        for stage in ("decode_ms", "queue_ms", "inference_ms", "model_tail_ms"):
+            assert 0 <= t[stage] <= t["total_ms"] + 1, (stage, t)
 
 
 async def test_a_decode_that_fails_after_some_chunks_fails_cleanly(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -168,7 +172,7 @@ async def test_unreachable_receiver_fails_quietly() -> None:
 
 async def test_a_finished_job_calls_back(receiver: Receiver, jobs_settings: Callable[..., Settings],
                                          clips: list[Path]) -> None:
-    settings = jobs_settings(callback_hosts=["127.0.0.1"])
+    settings = jobs_settings(callback_hosts=["127.0.0.1"], callback_secret=SECRET)
     url = f"http://127.0.0.1:{receiver.port}/done"
     async with running_app(settings) as (_, client):
         created = await client.post("/v1/jobs", params={"task": "classify",
@@ -183,8 +187,52 @@ async def test_a_finished_job_calls_back(receiver: Receiver, jobs_settings: Call
                 break
             await asyncio.sleep(0.05)
     assert view["callback"] == {"url": url, "status": "delivered"}
-    [(path, _, body)] = receiver.received
+    [(path, headers, body)] = receiver.received
     sent = json.loads(body)
     assert path == "/done"
+    assert verify_webhook(SECRET, {k.lower(): v for k, v in headers.items()}, body)
+    assert {k.lower(): v for k, v in headers.items()}["webhook-id"] == f"msg_{job_id}"
     assert sent["id"] == job_id and sent["status"] == "succeeded"
     assert sent["result"] == view["result"]
+
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def verify_webhook(secret: str, headers: dict[str, str], body: bytes,
+                   tolerance_s: float = 300) -> bool:
+    """What docs/jobs.md tells a receiver to run (the Standard Webhooks check)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(time.time() - int(timestamp)) > tolerance_s:
+        return False
+    expected = "v1," + base64.b64encode(hmac.new(
+        key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(expected, sig)
+               for sig in headers["webhook-signature"].split())
+
+
+@pytest.mark.parametrize("receiver", [[503]], indirect=True)
+async def test_callbacks_are_signed_and_keep_their_id_across_retries(
+        receiver: Receiver) -> None:
+    url = f"http://127.0.0.1:{receiver.port}/hook"
+    got = await deliver(url, {"id": "j", "status": "succeeded"}, LOCAL, timeout_s=2.0,
+                        retry_delays_s=(0.0,), message_id="msg_j", secret=SECRET)
+    assert got == "delivered"
+    (_, first, body), (_, second, _) = receiver.received
+    headers = {k.lower(): v for k, v in second.items()}
+    assert headers["webhook-id"] == "msg_j" == {k.lower(): v for k, v in first.items()}[
+        "webhook-id"]
+    assert verify_webhook(SECRET, headers, body)
+    assert not verify_webhook(SECRET, headers, body.replace(b"succeeded", b"failed"))
+    assert not verify_webhook("whsec_" + base64.b64encode(b"x" * 32).decode(), headers, body)
+    old = {**headers, "webhook-timestamp": str(int(time.time()) - 3600)}
+    assert not verify_webhook(SECRET, old, body)  # a replay an hour later
+
+
+async def test_without_a_secret_there_is_no_signature(receiver: Receiver) -> None:
+    await deliver(f"http://127.0.0.1:{receiver.port}/hook", {}, LOCAL, timeout_s=2.0)
+    [(_, headers, _)] = receiver.received
+    lowered = {k.lower() for k in headers}
+    assert {"webhook-id", "webhook-timestamp"} <= lowered
+    assert "webhook-signature" not in lowered
