@@ -25,7 +25,9 @@ from app.inference.host import ModelHost
 from app.inference.pipeline import Pipeline, PipelineOptions, PipelineResult
 from app.metrics import Metrics
 
-Task = Literal["classify", "summarize"]
+# "analyze": everything at once (labels, shots and summary), one computation and one cache
+# entry that any subset of its features is served from (POST /v1/analyze).
+Task = Literal["classify", "summarize", "analyze"]
 
 # Hears "decoded" and "inferred" (from the pipeline), then "analyzed" once the answer is read out.
 StageHook = Callable[[str], Awaitable[None]]
@@ -96,7 +98,7 @@ class Analyzer:
         async def compute() -> dict[str, Any]:
             with _own_link(video) as path:
                 result = await pipeline.run(path, options, deadline=deadline,
-                                            want_summary=task == "summarize", on_stage=on_stage)
+                                            want_summary=task != "classify", on_stage=on_stage)
             if on_stage is not None:
                 await on_stage("analyzed")
             self._observe(result)

@@ -110,12 +110,43 @@ def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
     return SummarizeResponse.model_validate(body).model_dump()
 
 
+# What each feature of POST /v1/analyze answers, by the key of the combined body.
+FEATURE_KEYS = {
+    "labels": ("video_labels", "video_labels_reason", "guesses", "custom_labels",
+               "labels_truncated", "shot_labels", "frame_labels"),
+    "shots": ("shots",),
+    "summary": ("importance", "keyframes", "highlights", "highlight_duration_s", "budget_s"),
+}
+COMMON_KEYS = ("request_id", "model", "video", "timings")
+
+
+def analyze_body(result: PipelineResult, *, request_id: str, total_ms: float,
+                 include_frames: bool, asked_labels: bool = False,
+                 show_guesses: bool = False) -> dict[str, Any]:
+    """Labels, shots and summary of one computation: the classify and summarize bodies
+    joined (what both have in common once)."""
+    labels = classify_body(result, request_id=request_id, total_ms=total_ms,
+                           include_frames=include_frames, asked_labels=asked_labels,
+                           show_guesses=show_guesses)
+    summary = summarize_body(result, request_id=request_id, total_ms=total_ms)
+    return {**{k: labels[k] for k in COMMON_KEYS},
+            **{k: labels[k] for k in FEATURE_KEYS["labels"]},
+            **{k: summary[k] for k in FEATURE_KEYS["shots"] + FEATURE_KEYS["summary"]}}
+
+
+def select_features(body: dict[str, Any], features: list[str]) -> dict[str, Any]:
+    """The combined body with only the asked features (and what every answer has)."""
+    keep = set(COMMON_KEYS).union(*(FEATURE_KEYS[f] for f in features))
+    return {"features": list(features), **{k: v for k, v in body.items() if k in keep}}
+
+
 def render_body(endpoint: str, result: PipelineResult, *, request_id: str, total_ms: float,
                 include_frames: bool, asked_labels: bool = False,
                 show_guesses: bool = False) -> dict[str, Any]:
-    """The response body of ``endpoint`` ("classify" or "summarize")."""
-    if endpoint == "classify":
-        return classify_body(result, request_id=request_id, total_ms=total_ms,
-                             include_frames=include_frames, asked_labels=asked_labels,
-                             show_guesses=show_guesses)
-    return summarize_body(result, request_id=request_id, total_ms=total_ms)
+    """The response body of ``endpoint`` ("classify", "summarize" or "analyze")."""
+    if endpoint == "summarize":
+        return summarize_body(result, request_id=request_id, total_ms=total_ms)
+    render = classify_body if endpoint == "classify" else analyze_body
+    return render(result, request_id=request_id, total_ms=total_ms,
+                  include_frames=include_frames, asked_labels=asked_labels,
+                  show_guesses=show_guesses)

@@ -86,13 +86,16 @@ class ModelRef(BaseModel):
 
 
 class Timings(BaseModel):
-    """Server-side milliseconds. Frame models stream: the CNN runs on the first frames while
-    the rest decode, so the stages overlap and need not add up to ``total_ms``."""
+    """Server-side milliseconds of wall time within the request: none exceeds ``total_ms``.
+    Frame models stream: the CNN runs on the first frames while the rest decode, so the
+    stages overlap and need not add up to ``total_ms``."""
 
     decode_ms: float = Field(description="wall time of decoding the sampled frames")
-    queue_ms: float = Field(description="time this video's work waited for a model worker")
-    inference_ms: float = Field(description="compute time of the model batches that carried "
-                                            "this video")
+    queue_ms: float = Field(description="wall time during which some of this video's frames "
+                                        "waited for a model batch")
+    inference_ms: float = Field(description="wall time during which a model batch was "
+                                            "computing this video's frames (batches may carry "
+                                            "other videos too)")
     model_tail_ms: float = Field(0.0, description="model time after the last frame was "
                                                   "decoded: what the model added to latency")
     refine_ms: float = 0.0
@@ -186,3 +189,27 @@ class SummarizeResponse(BaseModel):
         "highlight_duration_s": 1.2, "budget_s": 1.5,
         "timings": _EXAMPLE_TIMINGS,
     }})
+
+
+class AnalyzeResponse(BaseModel):
+    """POST /v1/analyze: the features asked for, from one computation. ``labels`` gives the
+    fields of /v1/classify's answer, ``shots`` and ``summary`` those of /v1/summarize's."""
+
+    request_id: str
+    model: ModelRef
+    video: VideoMetadata
+    features: list[Literal["labels", "shots", "summary"]]
+    video_labels: list[Label] | None = None
+    video_labels_reason: str | None = None
+    guesses: list[Label] | None = None
+    custom_labels: list[CustomLabel] | None = None
+    labels_truncated: list[str] | None = None
+    shot_labels: list[ShotLabels] | None = None
+    frame_labels: list[FrameLabels] | None = None
+    shots: list[Shot] | None = None
+    importance: list[ImportancePoint] | None = None
+    keyframes: list[Keyframe] | None = None
+    highlights: list[Segment] | None = None
+    highlight_duration_s: float | None = None
+    budget_s: float | None = None
+    timings: Timings

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.analysis.schemas import ClassifyResponse, SummarizeResponse
+from app.analysis.schemas import AnalyzeResponse, ClassifyResponse, SummarizeResponse
 from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, ErrorBody, RequestOptions, error_responses
 from app.api.upload import BodyLimits, receive_upload
@@ -29,8 +29,9 @@ router = APIRouter(tags=["jobs"])
 class JobOptions(RequestOptions):
     """The options of classify/summarize, plus what a job needs."""
 
-    task: Literal["classify", "summarize"] | None = Field(
-        None, description="Required: what to compute (the synchronous endpoint's name).")
+    task: Literal["classify", "summarize", "analyze"] | None = Field(
+        None, description="Required: what to compute (the synchronous endpoint's name; "
+                          "analyze: every feature).")
     callback_url: str | None = Field(
         None, max_length=2048, description="POSTed the finished job (an allowlisted host).")
 
@@ -48,14 +49,14 @@ class CallbackState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    task: Literal["classify", "summarize"]
+    task: Literal["classify", "summarize", "analyze"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float = Field(ge=0, le=1)
     attempts: int
     created_at: str
     started_at: str | None
     finished_at: str | None
-    result: ClassifyResponse | SummarizeResponse | None = Field(
+    result: ClassifyResponse | SummarizeResponse | AnalyzeResponse | None = Field(
         None, description="When succeeded: the body POST /v1/<task> would return (by task).")
     error: ErrorBody | None = None
     callback: CallbackState | None = None
@@ -104,8 +105,8 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
         assert isinstance(parsed, JobOptions)
         options = parsed
         if options.task is None:
-            raise InvalidOption("Say what to compute: task=classify or task=summarize.")
-        if options.task == "classify" and options.format == "jpeg":
+            raise InvalidOption("Say what to compute: task=classify, summarize or analyze.")
+        if options.task != "summarize" and options.format == "jpeg":
             raise InvalidOption("format=jpeg (a contact sheet) is for task=summarize; "
                                 "task=classify answers JSON only.")
         analysis = RequestOptions.model_validate(

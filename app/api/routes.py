@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.analysis import Task, keyframe_sheet
+from app.analysis.bodies import FEATURE_KEYS, select_features
 from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import (
     VIDEO_REQUEST_BODY,
+    AnalyzeOptions,
+    AnalyzeResponse,
     ClassifyResponse,
     InputSpec,
     ModelInfo,
@@ -53,20 +56,48 @@ async def _analyze(request: Request, task: Task, svc: Services,
     svc.admission.check()  # busy: refuse before reading a byte
     async with receive_upload(request, upload_dir=svc.settings.upload_dir,
                               limits=BodyLimits.from_settings(svc.settings)) as upload:
-        options = RequestOptions.parse(request.query_params.multi_items(), upload.form)
-        if task == "classify" and options.format == "jpeg":
-            raise InvalidOption("format=jpeg (a contact sheet) is for /v1/summarize; "
-                                "/v1/classify answers JSON only.")
+        query_pairs, features = _split_features(request.query_params.multi_items(), task)
+        form_pairs, form_features = _split_features(upload.form, task)
+        options = RequestOptions.parse(query_pairs, form_pairs)
+        features = _checked_features(features + form_features)
+        if task != "summarize" and options.format == "jpeg":
+            raise InvalidOption(f"format=jpeg (a contact sheet) is for /v1/summarize; "
+                                f"/v1/{task} answers JSON only.")
         with svc.admission:  # a slot once the body is in: a slow upload holds none
             analyzed = await svc.analyzer.analyze(
                 upload, task, options.to_pipeline(), request_id=request_id,
                 timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
                 started=started)
     headers = {"X-Cache": "hit" if analyzed.was_cached else "miss"}
+    if task == "analyze":
+        return JSONResponse(select_features(analyzed.body, features), headers=headers)
     if task == "summarize" and options.format == "jpeg":
         jpeg = keyframe_sheet([analyzed.body], _shot_caption)
         return Response(jpeg, media_type="image/jpeg", headers=headers)
     return JSONResponse(analyzed.body, headers=headers)
+
+
+def _split_features(pairs: Iterable[tuple[str, str]], task: Task
+                    ) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``features`` option (analyze only: comma-separated or repeated), apart from the
+    options every endpoint shares."""
+    rest, features = [], []
+    for key, value in pairs:
+        if key != "features":
+            rest.append((key, value))
+        elif task != "analyze":
+            raise InvalidOption(f"features= is an option of /v1/analyze, not /v1/{task}.")
+        else:
+            features += [f.strip() for f in value.split(",") if f.strip()]
+    return rest, features
+
+
+def _checked_features(features: list[str]) -> list[str]:
+    unknown = [f for f in features if f not in FEATURE_KEYS]
+    if unknown:
+        raise InvalidOption(f"Unknown feature(s) {', '.join(map(repr, unknown))}: choose from "
+                            f"{', '.join(FEATURE_KEYS)}.")
+    return list(dict.fromkeys(features)) or list(FEATURE_KEYS)  # none asked: all of them
 
 
 def _shot_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
@@ -99,6 +130,23 @@ async def summarize(request: Request, query: Annotated[RequestOptions, Query()],
     """
     del query
     return await _analyze(request, "summarize", svc, request_id, read_cache)
+
+
+@router.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS,
+             openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
+             summary="Labels, shots and summary in one request (any subset, by features=)")
+async def analyze(request: Request, query: Annotated[AnalyzeOptions, Query()],
+                  svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
+    """Upload a video once; get the features you name (`labels`, `shots`, `summary`;
+    default all) from one computation, as the hosted APIs' `features=[...]` do.
+
+    One cache entry serves every subset of features of the same video and options: asking
+    for `labels` now and `summary` later computes once.
+
+    `curl -F video=@clip.mp4 'http://localhost:8000/v1/analyze?features=labels,summary'`
+    """
+    del query
+    return await _analyze(request, "analyze", svc, request_id, read_cache)
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process answers")

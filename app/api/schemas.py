@@ -9,10 +9,19 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.analysis.options import RequestOptions
-from app.analysis.schemas import ClassifyResponse, SummarizeResponse
+from app.analysis.schemas import AnalyzeResponse, ClassifyResponse, SummarizeResponse
 
-__all__ = ["ClassifyResponse", "ErrorBody", "ErrorResponse", "InputSpec", "ModelInfo",
-           "ModelsResponse", "RequestOptions", "SummarizeResponse", "error_responses"]
+__all__ = ["AnalyzeOptions", "AnalyzeResponse", "ClassifyResponse", "ErrorBody",
+           "ErrorResponse", "InputSpec", "ModelInfo", "ModelsResponse", "RequestOptions",
+           "SummarizeResponse", "error_responses"]
+
+
+class AnalyzeOptions(RequestOptions):
+    """For the OpenAPI document of /v1/analyze: its options are /v1/classify's and
+    /v1/summarize's, plus which features to answer (the route reads them itself)."""
+
+    features: str | None = Field(
+        None, description="Comma-separated or repeated: labels, shots, summary (default all).")
 
 
 class ErrorBody(BaseModel):

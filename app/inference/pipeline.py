@@ -73,11 +73,11 @@ class PipelineOptions:
             "fps": self.fps, "max_frames": self.max_frames, "num_frames": self.num_frames,
             "mode": self.mode, "refine": self.refine_boundaries,
         }
-        if endpoint == "classify":
+        if endpoint in ("classify", "analyze"):
             common.update(top_k=self.top_k, min_confidence=self.min_confidence,
                           include_frames=self.include_frames, labels=list(self.labels),
                           label_set=self.label_set, show_guesses=self.show_guesses)
-        else:
+        if endpoint in ("summarize", "analyze"):
             common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
                           thumbnails=self.thumbnails, thumbnail_px=self.thumbnail_px)
         return common

@@ -139,3 +139,50 @@ async def test_thumbnail_px_sets_the_keyframe_size(
     sizes = {Image.open(io.BytesIO(base64.b64decode(k["thumbnail_jpeg_base64"]))).size
              for k in resp.json()["keyframes"]}
     assert sizes and all(max(size) == 96 for size in sizes)
+
+
+def _without(body: dict[str, object], *keys: str) -> dict[str, object]:
+    return {k: v for k, v in body.items() if k not in ("request_id", "timings", *keys)}
+
+
+async def test_analyze_answers_labels_and_summary_from_one_computation(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    whole = await client.post("/v1/analyze", **multipart(videos["cuts"]),
+                              headers={"Cache-Control": "no-cache"})
+    assert whole.status_code == 200, whole.text
+    body = whole.json()
+    assert body["features"] == ["labels", "shots", "summary"]
+    classify = (await client.post("/v1/classify", **multipart(videos["cuts"]))).json()
+    summarize = (await client.post("/v1/summarize", **multipart(videos["cuts"]))).json()
+    # The same answers as the two shorthand endpoints give.
+    for key in ("video_labels", "shot_labels", "video"):
+        assert body[key] == classify[key], key
+    for key in ("shots", "importance", "keyframes", "highlights", "budget_s"):
+        assert body[key] == summarize[key], key
+    # Any subset of features comes from the same cache entry: no second computation.
+    for features in ("labels", "summary", "shots,labels"):
+        part = await client.post("/v1/analyze", **multipart(videos["cuts"]),
+                                 params={"features": features})
+        assert part.status_code == 200, part.text
+        assert part.headers["x-cache"] == "hit"
+        got = part.json()
+        assert got["features"] == features.split(",")
+        assert {k for k in got if k in body} - {"features"} <= set(body)
+        assert all(got[k] == body[k] for k in got if k not in ("request_id", "features"))
+    labels_only = (await client.post("/v1/analyze",
+                                     **multipart(videos["cuts"], features="labels"))).json()
+    assert "video_labels" in labels_only and "keyframes" not in labels_only
+    assert "shots" not in labels_only
+
+
+async def test_analyze_refuses_unknown_features_and_jpeg(
+        client: httpx.AsyncClient, videos: dict[str, Path]) -> None:
+    for params in ({"features": "labels,faces"}, {"format": "jpeg"}):
+        resp = await client.post("/v1/analyze", **multipart(videos["short"]), params=params)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["code"] == "invalid_option"
+    assert "faces" in (await client.post("/v1/analyze", **multipart(videos["short"]),
+                                         params={"features": "faces"})).json()["error"][
+        "message"]
+    wrong = await client.post("/v1/classify", **multipart(videos["short"], features="labels"))
+    assert wrong.status_code == 422

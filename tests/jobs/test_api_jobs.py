@@ -323,3 +323,13 @@ async def test_dedicated_workers_and_none_alive_refuses_jobs(
     assert accepted.status_code == 202, accepted.text
     assert ready_after["jobs"]["live_workers"] == 1
     assert list((root / "jobs" / ".incoming").iterdir()) == []
+
+
+async def test_an_analyze_job_answers_every_feature(client: httpx.AsyncClient,
+                                                    clips: list[Path]) -> None:
+    created = await client.post("/v1/jobs", params={"task": "analyze"}, **upload(clips[2]))
+    assert created.status_code == 202, created.text
+    done = await wait_job(client, created.json()["id"], timeout_s=60)
+    assert done["status"] == "succeeded" and done["task"] == "analyze"
+    assert {"video_labels", "shot_labels", "shots", "keyframes", "highlights"} <= set(
+        done["result"])
