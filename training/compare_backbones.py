@@ -30,6 +30,7 @@ import torch
 
 from app.model.videobert import resize_and_crop
 from app.postprocess.labels import shot_label_scores, video_label_scores
+from training.card_sections import write_section
 from training.label_eval import (
     ItemRun,
     _pct,
@@ -131,16 +132,6 @@ def table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_card(lines: Sequence[str], card: Path) -> None:
-    text = card.read_text(encoding="utf-8")
-    block = "\n".join([BEGIN, *lines, END])
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Bigger backbones\n\n" + block + "\n"
-    card.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.compare_backbones",
                                      description=__doc__,
@@ -162,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "batches of 16.", "", *table(results)]
     print("\n".join(lines))
     if args.card is not None:
-        write_card(lines, args.card)
+        write_section(args.card, BEGIN, END, "Bigger backbones", lines)
     return 0
 
 

@@ -38,6 +38,7 @@ from app.postprocess.labels import label_scores, shot_label_scores, top_labels, 
 from app.postprocess.types import Label, ReadoutOptions, Shot
 from app.postprocess.zero_shot import ZeroShotOptions, custom_labels, label_query
 from training import sources
+from training.card_sections import write_section
 from training.videos import write_video
 
 logger = logging.getLogger("label_eval")
@@ -551,16 +552,6 @@ def report(loaded: LoadedModel, folder: Path) -> list[str]:
     return lines
 
 
-def write_section(card: Path, lines: list[str], header: list[str]) -> None:
-    block = "\n".join([BEGIN, *header, *lines, END])
-    text = card.read_text(encoding="utf-8") if card.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Labels\n\n" + block + "\n"
-    card.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videobert evaluate-labels",
                                      description=__doc__.split("\n")[0])
@@ -578,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [f"Made by `videobert evaluate-labels` in {time.perf_counter() - started:.0f} s "
               f"({args.threads} threads) on {loaded.name} {loaded.version}; the labelled set is "
               "`training/data/label_eval_set.json`.", ""]
-    write_section(args.card, lines, header)
+    write_section(args.card, BEGIN, END, "Labels", [*header, *lines])
     logger.info("wrote %s", args.card)
     return 0
 
