@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 # Open without an API key: the probes and the docs. /metrics is not: with keys configured it
-# needs one like the API (Prometheus sends it as a bearer token, README "Operations"), since a
+# needs one like the API (Prometheus sends it as a bearer token: README, VIDEOBERT_API_KEYS), as a
 # deployment without a proxy would otherwise publish its traffic figures.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/redoc",
                         "/docs/oauth2-redirect"})
