@@ -20,6 +20,7 @@ from app.jobs.records import TERMINAL, JobRecord, JobStatus, encode_field
 KEY_PREFIX = "vbs:job:"
 INDEX_KEY = "vbs:job-index"  # sorted set: job id scored by its creation time, for listing
 MAX_INDEXED = 100_000  # the newest; older ids leave the index (their records keep their TTL)
+INDEX_BATCH = 200  # ids read from the index per round trip when listing
 
 # A page boundary: (created_at, id) of the last job of the previous page.
 Cursor = tuple[float, str]
@@ -221,10 +222,9 @@ class RedisJobStore:
         offset = 0
         while len(out) < limit:
             ids: Any = await self._client.zrevrangebyscore(INDEX_KEY, high, "-inf",
-                                                           start=offset, num=200)
+                                                           start=offset, num=INDEX_BATCH)
             if not ids:
                 break
-            offset += len(ids)
             async with self._client.pipeline(transaction=False) as pipe:
                 for job_id in ids:
                     pipe.hgetall(job_key(job_id))
@@ -232,6 +232,8 @@ class RedisJobStore:
             gone = [job_id for job_id, row in zip(ids, rows, strict=True) if not row]
             if gone:
                 await self._client.zrem(INDEX_KEY, *gone)
+            # Removing the gone ids moved the later ones up by as many ranks.
+            offset += len(ids) - len(gone)
             for row in rows:
                 if not row:
                     continue

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from app.jobs import store as store_module
 from app.jobs.manager import jobs_redis_client
 from app.jobs.queue import Delivery, MemoryQueue, RedisStreamQueue
 from app.jobs.records import JobRecord, JobStatus, new_job_id
@@ -222,4 +223,20 @@ async def test_recent_skips_and_forgets_expired_records(redis_server: RedisServe
     listed = await redis_store.recent(None, 5, (5e9 + 1, ""))
     assert record.id not in {r.id for r in listed}
     assert await client.zscore(INDEX_KEY, record.id) is None
+    await redis_store.close()
+
+
+async def test_expired_ids_do_not_hide_later_ones_across_batches(
+        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "INDEX_BATCH", 2)
+    client = jobs_redis_client(redis_server.url)
+    redis_store = RedisJobStore(client, ttl_s=TTL_S)
+    base = 6e9 + time.time()
+    records = [_record(created_at=base + i) for i in range(6)]
+    for record in records:
+        await redis_store.create(record)
+    for gone in (records[5], records[4]):  # the whole first batch has expired
+        await client.delete(job_key(gone.id))
+    listed = await redis_store.recent(None, 4, (base + 100, ""))
+    assert [r.id for r in listed] == [records[i].id for i in (3, 2, 1, 0)]
     await redis_store.close()
