@@ -255,7 +255,7 @@ def _model_row(manifest: Manifest, settings: Settings) -> dict[str, Any]:
         installed = False
     return {"name": manifest.name, "version": manifest.version,
             "weights": "installed" if installed else "missing",
-            "default": manifest.name == settings.default_model,
+            "default": manifest.name == settings.default_model.partition(":")[0],
             "description": manifest.description}
 
 

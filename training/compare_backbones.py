@@ -29,23 +29,21 @@ import numpy as np
 import torch
 
 from app.model.videobert import resize_and_crop
-from app.postprocess.labels import shot_label_scores, video_label_scores
 from training.card_sections import write_section
 from training.label_eval import (
-    ItemRun,
+    SAMPLE_FPS,
     _pct,
-    _shots,
     imagenet_hits,
     item_video,
     load_set,
     sampled_frames,
+    scored_run,
 )
 
 logger = logging.getLogger("compare_backbones")
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "docs" / "model-card.md"
 BEGIN, END = "<!-- backbones:begin -->", "<!-- backbones:end -->"
-SAMPLE_FPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -101,11 +99,7 @@ def measure(backbone: Backbone, folder: Path) -> dict[str, Any]:
     for item in items:
         times, frames = sampled_frames(item_video(item, folder), SAMPLE_FPS)
         probs, ms = _probs(model, frames, backbone.crop)
-        end = float(times[-1]) + 1.0 / SAMPLE_FPS
-        shots = _shots(times, [(s, e) for s, e, _ in item.shots] or [(0.0, end)])
-        shot_scores = shot_label_scores(probs, shots)
-        runs.append(ItemRun(item, times, probs, shot_scores,
-                            video_label_scores(shot_scores, shots), shots))
+        runs.append(scored_run(item, times, probs))
         costs.append(ms)
     labels = [line.strip() for line in (REPO / "model_store" / "videobert-lite0" / "1.0.0" /
                                         "labels.txt").read_text(encoding="utf-8").splitlines()]

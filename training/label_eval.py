@@ -230,12 +230,17 @@ class ItemRun:
 def run_item(loaded: LoadedModel, item: Item, path: Path, framing: str) -> tuple[ItemRun, float]:
     times, frames = sampled_frames(path)
     probs, ms = frame_probs(loaded, frames, framing)
+    return scored_run(item, times, probs), ms
+
+
+def scored_run(item: Item, times: np.ndarray, probs: np.ndarray) -> ItemRun:
+    """One item's frame probabilities scored per labelled shot (or the whole video) and for
+    the video, as the service aggregates them."""
     end = float(times[-1]) + 1.0 / SAMPLE_FPS
-    spans = [(s, e) for s, e, _ in item.shots] or [(0.0, end)]
-    shots = _shots(times, spans)
+    shots = _shots(times, [(s, e) for s, e, _ in item.shots] or [(0.0, end)])
     shot_scores = shot_label_scores(probs, shots)
     return ItemRun(item, times, probs, shot_scores, video_label_scores(shot_scores, shots),
-                   shots), ms
+                   shots)
 
 
 def category_hits(runs: Sequence[ItemRun], labels: list[str], hierarchy: Hierarchy,

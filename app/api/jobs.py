@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app.analysis import Task
 from app.analysis.schemas import AnalyzeResponse, ClassifyResponse, SummarizeResponse
 from app.api.deps import ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, ErrorBody, RequestOptions, error_responses
@@ -29,7 +30,7 @@ router = APIRouter(tags=["jobs"])
 class JobOptions(RequestOptions):
     """The options of classify/summarize, plus what a job needs."""
 
-    task: Literal["classify", "summarize", "analyze"] | None = Field(
+    task: Task | None = Field(
         None, description="Required: what to compute (the synchronous endpoint's name; "
                           "analyze: every feature).")
     callback_url: str | None = Field(
@@ -49,7 +50,7 @@ class CallbackState(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    task: Literal["classify", "summarize", "analyze"]
+    task: Task
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float = Field(ge=0, le=1)
     attempts: int
@@ -106,9 +107,6 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
         options = parsed
         if options.task is None:
             raise InvalidOption("Say what to compute: task=classify, summarize or analyze.")
-        if options.task != "summarize" and options.format == "jpeg":
-            raise InvalidOption("format=jpeg (a contact sheet) is for task=summarize; "
-                                "task=classify answers JSON only.")
         analysis = RequestOptions.model_validate(
             options.model_dump(exclude={"task", "callback_url"}))
         with svc.admission:  # a slot once the body is in: a slow upload holds none

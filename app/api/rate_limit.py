@@ -39,21 +39,18 @@ class ClientRateLimiter:
 
     async def allow(self, client: str) -> tuple[bool, float]:
         """(allowed, seconds until a request would be) for one request of ``client``."""
-        limiter = self._shared or self._local
-        try:
-            allowed = await limiter.hit(self.item, client)
-            if allowed:
-                return True, 0.0
-            stats = await limiter.get_window_stats(self.item, client)
-        except (StorageError, RedisError, OSError) as exc:
-            if not self._warned:
-                log.warning("shared rate limit unavailable (%r); limiting per process", exc)
-                self._warned = True
-            return await self._local_allow(client)
-        return False, max(1.0, stats.reset_time - time.time())
+        if self._shared is not None:
+            try:
+                return await self._hit(self._shared, client)
+            except (StorageError, RedisError, OSError) as exc:
+                if not self._warned:
+                    log.warning("shared rate limit unavailable (%r); limiting per process", exc)
+                    self._warned = True
+        return await self._hit(self._local, client)
 
-    async def _local_allow(self, client: str) -> tuple[bool, float]:
-        if await self._local.hit(self.item, client):
+    async def _hit(self, limiter: SlidingWindowCounterRateLimiter, client: str
+                   ) -> tuple[bool, float]:
+        if await limiter.hit(self.item, client):
             return True, 0.0
-        stats = await self._local.get_window_stats(self.item, client)
+        stats = await limiter.get_window_stats(self.item, client)
         return False, max(1.0, stats.reset_time - time.time())

@@ -196,11 +196,7 @@ class JobRunner:
         next_heartbeat = 0.0
         next_presence = 0.0
         next_sweep = time.monotonic()  # at once: a restarted worker clears what it left
-        first = True
         while True:
-            if not first:
-                await asyncio.sleep(SUPERVISE_S)
-            first = False
             try:
                 executing = [s for s in self._inflight.values() if s.executing]
                 statuses = await self.store.statuses(s.delivery.job_id for s in executing)
@@ -230,6 +226,7 @@ class JobRunner:
                 log.warning("job supervision skipped a beat: %s", exc)
             except Exception:
                 log.exception("job supervision failed; trying again")
+            await asyncio.sleep(SUPERVISE_S)  # after the first beat: presence and sweep at once
 
     def _interrupt(self, state: _InFlight, why: _Stop) -> None:
         if state.task is None or state.task.done() or state.stop is not None:
