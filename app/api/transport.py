@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import http
-import json
 import logging
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.api.middleware import error_response_bytes
+from app.errors import VideoBertError
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +136,15 @@ def bounded_head_protocol(max_head_bytes: int, head_timeout_s: float
             self._stop_head_timer()
             if self.transport.is_closing():
                 return
-            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            # The same body and headers as every other error (middleware.error_response_bytes).
+            _, headers, body = error_response_bytes(
+                VideoBertError(message, code=code, status_code=status))
             head: list[Any] = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
                                .encode()]
-            for name, value in self.server_state.default_headers:
+            for name, value in [*self.server_state.default_headers, *headers,
+                                (b"connection", b"close")]:
                 head += [name, b": ", value, b"\r\n"]
-            head += [b"content-type: application/json\r\n",
-                     b"content-length: ", str(len(body)).encode(), b"\r\n",
-                     b"connection: close\r\n\r\n", body]
+            head += [b"\r\n", body]
             self.transport.write(b"".join(head))
             self.transport.close()
 

@@ -30,7 +30,8 @@ class Hierarchy:
                         ) -> Hierarchy:
         """``categories``: (name, class ids), in any order."""
         ordered = sorted(categories, key=lambda c: (len(c[1]), c[0]))
-        members = np.zeros((num_classes, len(ordered)), dtype=np.float32)
+        # float64, the readout's dtype: no converted copy of the matrix per request.
+        members = np.zeros((num_classes, len(ordered)), dtype=np.float64)
         for n, (_, classes) in enumerate(ordered):
             members[classes, n] = 1.0
         mask = members.astype(bool)
@@ -48,8 +49,8 @@ class Hierarchy:
 
     def category_probs(self, class_probs: np.ndarray) -> np.ndarray:
         """(..., N) probabilities of the categories: the sums of their classes'."""
-        summed: np.ndarray = np.clip(class_probs @ self.members.astype(class_probs.dtype),
-                                     0.0, 1.0)
+        summed: np.ndarray = np.clip(
+            class_probs @ self.members.astype(class_probs.dtype, copy=False), 0.0, 1.0)
         return summed
 
     def with_parents(self, labels: list[Label], category_scores: np.ndarray) -> list[Label]:
