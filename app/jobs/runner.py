@@ -78,6 +78,10 @@ class _InFlight:
     delivery: Delivery
     task: asyncio.Task[None] | None = None
     executing: bool = False
+    # Set once this runner is ending the job (recording it, acknowledging the entry, removing
+    # the upload): from then on nothing interrupts it. The heartbeat no longer finds an entry
+    # just acknowledged and would read that as a take-over, cutting the clean-up short.
+    settling: bool = False
     stop: _Stop | None = None
 
 
@@ -229,7 +233,8 @@ class JobRunner:
             await asyncio.sleep(SUPERVISE_S)  # after the first beat: presence and sweep at once
 
     def _interrupt(self, state: _InFlight, why: _Stop) -> None:
-        if state.task is None or state.task.done() or state.stop is not None:
+        if (state.task is None or state.task.done() or state.stop is not None
+                or state.settling):
             return
         state.stop = why
         state.task.cancel()
@@ -251,11 +256,11 @@ class JobRunner:
                 await self._end(state, JobStatus.FAILED, error=_gave_up(attempts, last))
                 return
             if outcome != "running":  # cancelled while queued, or gone
-                await self._release(delivery, remove_upload=True)
+                await self._release(state, remove_upload=True)
                 return
             record = await self.store.get(job_id)
             if record is None:
-                await self._release(delivery, remove_upload=True)
+                await self._release(state, remove_upload=True)
                 return
             await self._run(state, record, attempts)
         except asyncio.CancelledError:
@@ -291,7 +296,7 @@ class JobRunner:
             state.executing = False
             if state.stop is _Stop.CANCELLED:
                 log.info("job %s cancelled while running", job_id)
-                await self._release(state.delivery, remove_upload=True)
+                await self._release(state, remove_upload=True)
                 self.completed += 1
                 current = asyncio.current_task()
                 if current is not None:
@@ -317,7 +322,7 @@ class JobRunner:
             elif await self.store.requeue(job_id, error, count_attempt=True):
                 await self.queue.retry(state.delivery)
             else:  # cancelled meanwhile
-                await self._release(state.delivery, remove_upload=True)
+                await self._release(state, remove_upload=True)
             return
         state.executing = False
         await self._end(state, JobStatus.SUCCEEDED, result=result)
@@ -327,15 +332,18 @@ class JobRunner:
                    error: dict[str, str] | None = None) -> None:
         job_id = state.delivery.job_id
         ended = await self.store.finish(job_id, status, result=result, error=error)
-        await self._release(state.delivery, remove_upload=True)
+        await self._release(state, remove_upload=True)
         self.completed += 1
         if ended:
             self._on_end(job_id)
 
-    async def _release(self, delivery: Delivery, *, remove_upload: bool) -> None:
-        await self.queue.ack(delivery)
-        if remove_upload:
-            self.uploads.remove(delivery.job_id)
+    async def _release(self, state: _InFlight, *, remove_upload: bool) -> None:
+        state.settling = True
+        try:
+            await self.queue.ack(state.delivery)
+        finally:  # even when a shutdown cancels the acknowledgement: the job has ended
+            if remove_upload:
+                self.uploads.remove(state.delivery.job_id)
 
 
 def _gave_up(attempts: int, last: dict[str, str] | None) -> dict[str, str]:

@@ -227,3 +227,29 @@ async def test_a_job_taken_over_is_left_to_its_new_holder(harness: Harness) -> N
     await asyncio.wait_for(stopped.wait(), 5)
     assert harness.uploads.path(job_id).exists()  # the new holder still needs it
     assert await harness.queue.heartbeat("usurper", [taken]) == {taken.entry_id}
+
+
+async def test_a_heartbeat_during_the_acknowledgement_does_not_leave_the_upload(
+        harness: Harness) -> None:
+    # The acknowledgement reaches Redis, then its reply is slow: meanwhile the heartbeat finds
+    # the entry gone, which looks like a take-over, but the job has ended here.
+    real_ack = harness.queue.ack
+    acked = asyncio.Event()
+
+    async def ack_with_a_slow_reply(delivery: Any) -> None:
+        await real_ack(delivery)
+        acked.set()
+        await asyncio.sleep(1.5)  # more than a supervision beat
+
+    harness.queue.ack = ack_with_a_slow_reply  # type: ignore[method-assign]
+    job_id = await harness.submit()
+    runner = harness.runner(_succeed, claim_idle_s=0.3)
+    runner.start()
+    await asyncio.wait_for(acked.wait(), 10)
+    for _ in range(200):
+        if runner.in_flight == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.in_flight == 0
+    assert not harness.uploads.path(job_id).exists()
+    assert harness.ended == [job_id]
