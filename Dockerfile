@@ -25,11 +25,12 @@ COPY training ./training
 COPY model_store ./model_store
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 videobert \
-    && mkdir -p /srv/jobs && chown videobert /srv/jobs
+    && mkdir -p /srv/jobs /srv/data && chown videobert /srv/jobs /srv/data
 
 USER videobert
 EXPOSE 8000
-ENV VIDEOBERT_MODEL_STORE_DIR=/srv/model_store
+ENV VIDEOBERT_MODEL_STORE_DIR=/srv/model_store \
+    VIDEOBERT_DATA_DIR=/srv/data
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
 CMD ["videobert", "serve"]

@@ -96,6 +96,11 @@ class ModelNotFound(VideoBertError):
     code = "model_not_found"
 
 
+class NotFound(VideoBertError):
+    status_code = 404
+    code = "not_found"
+
+
 class LabelSetNotFound(VideoBertError):
     status_code = 404
     code = "label_set_not_found"

@@ -22,6 +22,8 @@ from app.cache import ResultCache, build_cache
 from app.inference.decode_pool import DecodePool
 from app.inference.host import ModelHost
 from app.jobs import JobManager
+from app.library import Library
+from app.library.setup import build_library
 from app.metrics import Metrics
 from app.settings import Settings
 
@@ -40,6 +42,7 @@ class Services:
     models: ModelHost
     analyzer: Analyzer
     jobs: JobManager
+    library: Library
 
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None,
@@ -71,11 +74,14 @@ class Services:
         await models.start(background=background_warmup)
         analyzer = Analyzer(models=models, cache=cache, decode_pool=decode_pool, metrics=metrics)
         jobs = JobManager.from_settings(s, analyzer)
+        library = build_library(s, analyzer)
         return cls(settings=s, metrics=metrics, admission=admission, cache=cache,
-                   decode_pool=decode_pool, models=models, analyzer=analyzer, jobs=jobs)
+                   decode_pool=decode_pool, models=models, analyzer=analyzer, jobs=jobs,
+                   library=library)
 
     async def stop(self) -> None:
         await self.jobs.close(self.settings.shutdown_grace_s)
+        await self.library.close()
         await self.models.close()
         await self.decode_pool.close()
         await self.cache.close()

@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         "whsec_ + base64 of 24-64 random bytes, shared with the receivers (docs/jobs.md shows "
         "how to verify). Without it callbacks carry webhook-id and webhook-timestamp only.")
 
+    # --- video library ----------------------------------------------------------------------
+    data_dir: Path = Field(REPO_ROOT / "data", description="The service's own files: the "
+                           "embedded video library (LanceDB) lives in <data_dir>/library and "
+                           "survives restarts.")
+    library_timeout_s: float = Field(5.0, gt=0, description="A vector engine call slower than "
+                                     "this answers 503 index_unavailable.")
+    page_token_secret: str | None = Field(
+        None, min_length=16, description="Signs page tokens; shared by every API replica. "
+        "Default: a random secret kept in <data_dir>/library/.page-token-secret.")
+
     shutdown_grace_s: float = Field(30.0, ge=0)
 
     @model_validator(mode="after")

@@ -8,7 +8,9 @@ cache key, a pipeline run and a rendered body.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from app.analysis.bodies import render_body
 from app.analysis.orphans import owned_temp_file
@@ -27,7 +31,8 @@ from app.metrics import Metrics
 
 # "analyze": everything at once (labels, shots and summary), one computation and one cache
 # entry that any subset of its features is served from (POST /v1/analyze).
-Task = Literal["classify", "summarize", "analyze"]
+# "index": the analyze body and each shot's vectors, for the video library (app/library/).
+Task = Literal["classify", "summarize", "analyze", "index"]
 
 # Hears "decoded" and "inferred" (from the pipeline), then "analyzed" once the answer is read out.
 StageHook = Callable[[str], Awaitable[None]]
@@ -72,6 +77,18 @@ class Analyzer:
         """The one key for this answer (raises ``ModelNotFound`` for an unknown model)."""
         return _cache_key(self._models.require_ready(), sha256, task, options)
 
+    def model_identity(self, model: str | None) -> dict[str, str]:
+        """``{"name", "version"}`` of the model a request naming ``model`` runs on."""
+        loaded = self._models.require_ready().runtime(model).loaded
+        return {"name": loaded.name, "version": loaded.version}
+
+    async def encode_texts(self, texts: list[str], model: str | None) -> np.ndarray:
+        """(n, d) unit vectors of ``texts`` in the model's text space (the encoder's LRU cache
+        makes a repeated text free)."""
+        text = self._models.require_ready().runtime(model).loaded.require_text()
+        encoded = await asyncio.to_thread(text.encode, texts)
+        return np.asarray(encoded.vectors, dtype=np.float32)
+
     async def cached(self, key: str) -> dict[str, Any] | None:
         return await self._cache.get(key)
 
@@ -92,6 +109,8 @@ class Analyzer:
         """
         started = time.monotonic() if started is None else started
         pipeline = self._models.require_ready()
+        if task == "index" and not options.shot_vectors:
+            options = dataclasses.replace(options, shot_vectors=True)
         key = _cache_key(pipeline, video.sha256, task, options)
         deadline = time.monotonic() + timeout_s
 

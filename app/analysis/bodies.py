@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import numpy as np
+
 from app.analysis.schemas import ClassifyResponse, SummarizeResponse
 from app.inference.pipeline import PipelineResult
 
@@ -134,6 +136,28 @@ def analyze_body(result: PipelineResult, *, request_id: str, total_ms: float,
             **{k: summary[k] for k in FEATURE_KEYS["shots"] + FEATURE_KEYS["summary"]}}
 
 
+def index_body(result: PipelineResult, *, request_id: str, total_ms: float) -> dict[str, Any]:
+    """The analyze body and each shot's vectors (``shot_vectors.py``), for a library: one
+    cache entry, so indexing the same bytes again costs a cache hit."""
+    vectors = result.shot_vectors
+    if vectors is None:
+        raise ValueError("an index body needs the pipeline's shot vectors")
+    body = analyze_body(result, request_id=request_id, total_ms=total_ms, include_frames=False)
+    return {**body, "shot_vectors": {"text": encode_vectors(vectors.text),
+                                     "visual": encode_vectors(vectors.visual)}}
+
+
+def encode_vectors(rows: np.ndarray) -> dict[str, Any]:
+    """(n, d) floats -> JSON: float32 little-endian, base64 (a cached body is JSON)."""
+    array = np.ascontiguousarray(rows, dtype="<f4")
+    return {"shape": list(array.shape), "f32": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_vectors(encoded: dict[str, Any]) -> np.ndarray:
+    shape = tuple(int(n) for n in encoded["shape"])
+    return np.frombuffer(base64.b64decode(encoded["f32"]), dtype="<f4").reshape(shape)
+
+
 def select_features(body: dict[str, Any], features: list[str]) -> dict[str, Any]:
     """The combined body with only the asked features (and what every answer has)."""
     keep = set(COMMON_KEYS).union(*(FEATURE_KEYS[f] for f in features))
@@ -143,7 +167,9 @@ def select_features(body: dict[str, Any], features: list[str]) -> dict[str, Any]
 def render_body(endpoint: str, result: PipelineResult, *, request_id: str, total_ms: float,
                 include_frames: bool, asked_labels: bool = False,
                 show_guesses: bool = False) -> dict[str, Any]:
-    """The response body of ``endpoint`` ("classify", "summarize" or "analyze")."""
+    """The response body of ``endpoint`` ("classify", "summarize", "analyze" or "index")."""
+    if endpoint == "index":
+        return index_body(result, request_id=request_id, total_ms=total_ms)
     if endpoint == "summarize":
         return summarize_body(result, request_id=request_id, total_ms=total_ms)
     render = classify_body if endpoint == "classify" else analyze_body

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.library.ids import DEFAULT_NAMESPACE
 from app.service import Services
 
 
@@ -28,6 +29,13 @@ def reads_cache(request: Request) -> bool:
     return not ("no-cache" in value or "no-store" in value)
 
 
+def get_namespace(request: Request) -> str:
+    """The caller's video library: its API key's, or the one library when keys are off."""
+    namespace: str = request.scope.get("state", {}).get("namespace", DEFAULT_NAMESPACE)
+    return namespace
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 RequestId = Annotated[str, Depends(get_request_id)]
 ReadsCache = Annotated[bool, Depends(reads_cache)]
+Namespace = Annotated[str, Depends(get_namespace)]

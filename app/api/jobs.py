@@ -25,12 +25,14 @@ from app.jobs.records import JobStatus
 from app.jobs.store import Cursor
 
 router = APIRouter(tags=["jobs"])
+# What a job may compute: the synchronous endpoints' tasks ("index" belongs to the library).
+JobTask = Literal["classify", "summarize", "analyze"]
 
 
 class JobOptions(RequestOptions):
     """The options of classify/summarize, plus what a job needs."""
 
-    task: Task | None = Field(
+    task: JobTask | None = Field(
         None, description="Required: what to compute (the synchronous endpoint's name; "
                           "analyze: every feature).")
     callback_url: str | None = Field(

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.rate_limit import ClientRateLimiter
 from app.errors import Overloaded, ServiceUnavailable, Unauthorized, VideoBertError
+from app.library.ids import namespace_for_key
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class AuthAndRateLimitMiddleware:
                     "'Authorization: Bearer <key>'."), request_id)
                 return
             client_id = "key:" + key[:6].decode("latin-1")
+            # Each key has its own video library (read by deps.get_namespace).
+            scope.setdefault("state", {})["namespace"] = namespace_for_key(key)
         if self._limiter is not None:
             client = scope.get("client")
             client_id = client_id or f"ip:{client[0] if client else 'unknown'}"

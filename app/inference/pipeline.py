@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.errors import InvalidOption, ModelNotFound, VideoRejected
+from app.errors import ModelNotFound, VideoRejected
 from app.inference.batcher import Batcher, BatchTiming
 from app.inference.decode_pool import DecodePool
 from app.inference.worker import (
@@ -37,6 +37,7 @@ from app.postprocess import (
     verified_boundaries,
 )
 from app.postprocess.hierarchy import Hierarchy
+from app.postprocess.shot_vectors import ShotVectors, shot_vectors
 from app.postprocess.zero_shot import Words, ZeroShotOptions, label_query
 from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
@@ -66,6 +67,8 @@ class PipelineOptions:
     labels: tuple[str, ...] = ()
     label_set: str | None = None
     show_guesses: bool = False
+    # Each shot's vectors in text space and in feature space, for a library's index.
+    shot_vectors: bool = False
 
     def cache_options(self, endpoint: str) -> dict[str, object]:
         """The options that change this endpoint's answer, for the cache key."""
@@ -73,11 +76,11 @@ class PipelineOptions:
             "fps": self.fps, "max_frames": self.max_frames, "num_frames": self.num_frames,
             "mode": self.mode, "refine": self.refine_boundaries,
         }
-        if endpoint in ("classify", "analyze"):
+        if endpoint in ("classify", "analyze", "index"):
             common.update(top_k=self.top_k, min_confidence=self.min_confidence,
                           include_frames=self.include_frames, labels=list(self.labels),
                           label_set=self.label_set, show_guesses=self.show_guesses)
-        if endpoint in ("summarize", "analyze"):
+        if endpoint in ("summarize", "analyze", "index"):
             common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
                           thumbnails=self.thumbnails, thumbnail_px=self.thumbnail_px)
         return common
@@ -95,6 +98,7 @@ class PipelineResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1
     labels_truncated: list[str] = field(default_factory=list)
+    shot_vectors: ShotVectors | None = None
 
 
 @dataclass
@@ -206,6 +210,9 @@ class Pipeline:
             read_out, times_s, output.probs, output.features, output.boundary_prob,
             output.attention_mass, decoded.info.duration_s, runtime.loaded.labels,
             analysis_options, boundaries, words, runtime.hierarchy)
+        vectors = None
+        if options.shot_vectors:
+            vectors = await asyncio.to_thread(self._shot_vectors, runtime, output, analysis)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
         thumbnails: list[bytes] = []
@@ -220,7 +227,14 @@ class Pipeline:
             model_name=runtime.loaded.name, model_version=runtime.loaded.version,
             info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
             analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
-            batch_size=batch_size, labels_truncated=truncated)
+            batch_size=batch_size, labels_truncated=truncated, shot_vectors=vectors)
+
+    @staticmethod
+    def _shot_vectors(runtime: ModelRuntime, output: ModelOutput, analysis: VideoReadout
+                      ) -> ShotVectors:
+        text = runtime.loaded.require_text()
+        return shot_vectors(output.probs, output.features, analysis.shots, text.class_vectors,
+                            text.zero_shot.mix)
 
     async def _decode(self, path: Path, spec: SamplingSpec, deadline: float,
                       on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None
@@ -329,11 +343,7 @@ class Pipeline:
 def words_for(loaded: LoadedModel, options: PipelineOptions) -> tuple[Words, list[str]]:
     """The caller's labels (a label set's, then their own) in the model's text space, and the
     ones cut to the encoder's token limit."""
-    text = loaded.text
-    if text is None:
-        raise InvalidOption(f"Model {loaded.name} {loaded.version} has no text encoder, so it "
-                            "cannot score labels you name. Choose a model that lists "
-                            "label_sets in GET /v1/models.", code="labels_not_supported")
+    text = loaded.require_text()
     names: list[str] = []
     vectors: list[np.ndarray] = []
     if options.label_set:

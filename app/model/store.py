@@ -109,6 +109,15 @@ class LoadedModel:
         """False for a backbone without a classifier: it serves summaries only."""
         return bool(self.labels)
 
+    def require_text(self) -> TextSpace:
+        """The model's text space, or the 422 ``labels_not_supported`` error without one."""
+        if self.text is None or not self.labels:
+            raise InvalidOption(f"Model {self.name} {self.version} has no text encoder, so it "
+                                "cannot score words: not labels you name, not a library "
+                                "search. Choose a model that lists label_sets in GET /v1/models.",
+                                code="labels_not_supported")
+        return self.text
+
     def require_classifier(self) -> None:
         """Raise the 422 ``model_cannot_classify`` error if this model has no classifier;
         cheap, so call it before decoding a classify request."""

@@ -103,6 +103,7 @@ async def test_labels_reach_the_job(client: httpx.AsyncClient, clips: list[Path]
 @pytest.mark.parametrize(("params", "content", "status", "code"), [
     ({}, None, 422, "invalid_option"),
     ({"task": "translate"}, None, 422, "invalid_option"),
+    ({"task": "index"}, None, 422, "invalid_option"),  # the library's, not a job's
     ({"task": "summarize", "format": "jpeg"}, None, 422, "invalid_option"),
     ({"task": "classify", "top_k": "0"}, None, 422, "invalid_option"),
     ({"task": "classify", "labels": ""}, None, 422, "invalid_option"),

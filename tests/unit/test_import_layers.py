@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.inference",),
     ("app.cache",),
     ("app.analysis",),
-    ("app.jobs",),
+    ("app.jobs", "app.library"),
     ("app.service",),
     ("app.api",),
     ("app.main",),
@@ -33,11 +33,11 @@ LAYERS: list[tuple[str, ...]] = [
 FORBIDDEN: dict[str, dict[str, str]] = {
     unit: {"fastapi": "HTTP lives in app.api", "starlette": "HTTP lives in app.api"}
     for unit in ("app.video", "app.model", "app.postprocess", "app.inference", "app.cache",
-                 "app.analysis", "app.jobs", "app.service")
+                 "app.analysis", "app.jobs", "app.library", "app.service")
 }
-for unit in ("app.video", "app.cache", "app.postprocess"):
+for unit in ("app.video", "app.cache", "app.postprocess", "app.library"):
     FORBIDDEN[unit]["torch"] = "only the model side runs torch"
-for unit in ("app.model", "app.postprocess", "app.cache", "app.analysis", "app.jobs",
+for unit in ("app.model", "app.postprocess", "app.cache", "app.analysis", "app.jobs", "app.library",
              "app.service", "app.api", "app.main", "app.inference"):
     FORBIDDEN.setdefault(unit, {})["av"] = "PyAV is for app.video, in the decode processes"
 

@@ -1,0 +1,260 @@
+"""The video library over HTTP: the real default model, real clips, the real embedded LanceDB.
+
+One app with two API keys (two namespaces); the tests run in file order on one library.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.media import join_sample_clips, sample_clip
+
+pytestmark = pytest.mark.slow
+
+A = {"X-API-Key": "library-key-a-0123456789"}
+B = {"X-API-Key": "library-key-b-0123456789"}
+
+
+def _client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def _wait_ready(http: TestClient) -> None:
+    for _ in range(1200):
+        if http.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not ready: {http.get('/readyz').json()}")
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(upload_dir=tmp_path_factory.mktemp("uploads"), decode_workers=1,
+                    data_dir=tmp_path_factory.mktemp("data"),
+                    api_keys=[A["X-API-Key"], B["X-API-Key"]])
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with _client(settings) as http:
+        _wait_ready(http)
+        yield http
+
+
+@pytest.fixture(scope="module")
+def trimmed_bikes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """bikes.mp4 cut to 6 s of its middle, scaled down and re-encoded: the same footage."""
+    path = tmp_path_factory.mktemp("copies") / "bikes-trimmed.mp4"
+    return join_sample_clips(path, [("bikes.mp4", 3.0, 6.0)], size=(320, 180)).read_bytes()
+
+
+def _index(client: TestClient, clip: str | bytes, headers: dict[str, str] = A,
+           name: str | None = None) -> Any:
+    data = sample_clip(clip).read_bytes() if isinstance(clip, str) else clip
+    params = {"name": name} if name else {}
+    response = client.post("/v1/videos", files={"video": ("v.mp4", data)}, params=params,
+                           headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def _search(client: TestClient, headers: dict[str, str] = A, **body: Any) -> Any:
+    response = client.post("/v1/search", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def library(client: TestClient) -> dict[str, str]:
+    ids = {clip: _index(client, clip, name=clip)["video_id"]
+           for clip in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")}
+    return ids
+
+
+def test_an_empty_library_answers_zero_hits(client: TestClient) -> None:
+    body = _search(client, B, query="a person on a bicycle")
+    assert body["hits"] == [] and body["page_info"] == {"total": 0, "next_page_token": None}
+
+
+def test_indexing_the_same_bytes_again_is_idempotent(client: TestClient,
+                                                     library: dict[str, str]) -> None:
+    again = client.post("/v1/videos", files={"video": ("v.mp4", sample_clip(
+        "bikes.mp4").read_bytes())}, headers=A)
+    assert again.status_code == 200, again.text
+    assert again.json()["video_id"] == library["bikes.mp4"]
+    assert again.json()["already_indexed"] is True
+    listed = client.get("/v1/videos", headers=A).json()
+    assert listed["page_info"]["total"] == 3
+    assert {v["video_id"] for v in listed["videos"]} == set(library.values())
+
+
+def test_a_video_has_its_shots_labels_and_keyframes(client: TestClient,
+                                                    library: dict[str, str]) -> None:
+    video = client.get(f"/v1/videos/{library['bikes.mp4']}", headers=A).json()
+    assert video["filename"] == "bikes.mp4" and video["video"]["duration_s"] == 10.0
+    assert len(video["shots"]) >= 2 and video["keyframes"]
+    assert all(s["thumbnail_jpeg_base64"] for s in video["shots"]
+               if any(k["shot_index"] == s["index"] for k in video["keyframes"]))
+    assert any(lb["label"] in ("mountain bike", "bicycle-built-for-two", "unicycle")
+               for s in video["shots"] for lb in s["labels"])
+
+
+def test_words_find_the_bicycles(client: TestClient, library: dict[str, str]) -> None:
+    body = _search(client, query="a person riding a bicycle", top_k=3, thumbnails=True)
+    first = body["hits"][0]
+    assert first["video_id"] == library["bikes.mp4"], body["hits"]
+    assert 0 < first["score"] <= 1 and first["end_s"] > first["start_s"]
+    assert set(first["matched"]) & {"mountain bike", "bicycle-built-for-two", "unicycle"}
+    assert [h["score"] for h in body["hits"]] == sorted((h["score"] for h in body["hits"]),
+                                                        reverse=True)
+    phone = _search(client, query="a man in a suit and tie", top_k=1)["hits"][0]
+    assert phone["video_id"] == library["carphone_pristine.mp4"]
+
+
+def test_a_trimmed_reencoded_copy_finds_its_source_first(
+        client: TestClient, library: dict[str, str], trimmed_bikes: bytes) -> None:
+    response = client.post("/v1/search", files={"video": ("copy.mp4", trimmed_bikes)},
+                           data={"top_k": "3"}, headers=A)
+    assert response.status_code == 200, response.text
+    assert response.json()["hits"][0]["video_id"] == library["bikes.mp4"]
+
+
+def test_near_duplicates_are_found_with_a_score(client: TestClient,
+                                               library: dict[str, str]) -> None:
+    distorted = _index(client, "carphone_distorted.mp4")["video_id"]
+    similar = client.get(f"/v1/videos/{distorted}/similar", headers=A).json()["similar"]
+    assert similar[0]["video_id"] == library["carphone_pristine.mp4"], similar
+    # Heavy compression moves the features (0.62 measured); unrelated clips stay under 0.5.
+    assert similar[0]["score"] > 0.55
+    assert [s["video_id"] for s in similar] == [library["carphone_pristine.mp4"]]
+    assert client.delete(f"/v1/videos/{distorted}", headers=A).status_code == 200
+
+
+def test_more_like_this_shot_leaves_the_shot_out(client: TestClient,
+                                                 library: dict[str, str]) -> None:
+    vid = library["bikes.mp4"]
+    body = _search(client, video_id=vid, shot_index=1, top_k=5)
+    assert (vid, 1) not in [(h["video_id"], h["shot_index"]) for h in body["hits"]]
+    assert body["hits"][0]["video_id"] == vid  # its neighbours are the same street
+    missing = client.post("/v1/search", json={"video_id": vid, "shot_index": 99}, headers=A)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "shot_not_found"
+
+
+def test_pages_follow_signed_tokens(client: TestClient, library: dict[str, str]) -> None:
+    first = _search(client, query="a street", top_k=2)
+    token = first["page_info"]["next_page_token"]
+    assert token and first["page_info"]["total"] > 2
+    second = _search(client, query="a street", top_k=2, page_token=token)
+    seen = {(h["video_id"], h["shot_index"]) for h in first["hits"]}
+    assert seen.isdisjoint((h["video_id"], h["shot_index"]) for h in second["hits"])
+    for forged, headers, query in ((token[:-2] + "AA", A, "a street"),
+                                   (token, B, "a street"),  # another namespace
+                                   (token, A, "a bicycle")):  # another query
+        response = client.post("/v1/search", json={"query": query, "top_k": 2,
+                                                   "page_token": forged}, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid_page_token"
+    page = client.get("/v1/videos", params={"limit": 1}, headers=A).json()
+    rest = client.get("/v1/videos", params={"limit": 5, "page_token": page["page_info"][
+        "next_page_token"]}, headers=A)
+    assert rest.status_code == 400  # bound to limit=1
+
+
+def test_namespaces_never_see_each_other(client: TestClient, library: dict[str, str]) -> None:
+    vid = library["bikes.mp4"]
+    for method, path in (("GET", f"/v1/videos/{vid}"), ("DELETE", f"/v1/videos/{vid}"),
+                         ("GET", f"/v1/videos/{vid}/similar")):
+        response = client.request(method, path, headers=B)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["error"]["code"] == "video_not_found"
+    assert client.get("/v1/videos", headers=B).json()["videos"] == []
+    assert _search(client, B, query="a person riding a bicycle")["hits"] == []
+    assert client.post("/v1/search", json={"video_id": vid, "shot_index": 0},
+                       headers=B).status_code == 404
+    # The same bytes in B's library get B's own id.
+    own = _index(client, "bigbuckbunny.mp4", headers=B)["video_id"]
+    assert own != library["bigbuckbunny.mp4"]
+    assert client.get(f"/v1/videos/{own}", headers=A).status_code == 404
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"query": ""}, 422, "invalid_option"),
+    ({"query": "   "}, 422, "invalid_option"),
+    ({"query": "x" * 1001}, 422, "invalid_option"),
+    ({"query": "car", "top_k": 0}, 422, "invalid_option"),
+    ({"query": "car", "top_k": 101}, 422, "invalid_option"),
+    ({"query": "car", "min_score": 1.5}, 422, "invalid_option"),
+    ({"query": "car", "search_in": ["speech"]}, 422, "speech_not_indexed"),
+    ({"query": "car", "video_ids": ["../../etc"]}, 422, "invalid_option"),
+    ({"query": "car", "shot_index": 1}, 422, "invalid_option"),
+    ({"query": "car", "surprise": 1}, 422, "invalid_option"),
+    ({}, 422, "invalid_option"),
+    ({"video_id": "0" * 32, "shot_index": 0}, 404, "video_not_found"),
+    ({"query": "car", "page_token": "not-a-token"}, 400, "invalid_page_token"),
+])
+def test_bad_searches_get_their_answer(client: TestClient, body: dict[str, Any], status: int,
+                                       code: str) -> None:
+    response = client.post("/v1/search", json=body, headers=A)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_bad_bodies_and_ids(client: TestClient) -> None:
+    not_json = client.post("/v1/search", content=b"{nope", headers={
+        **A, "Content-Type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "invalid_json"
+    text = client.post("/v1/search", content=b"car", headers={**A, "Content-Type": "text/plain"})
+    assert text.status_code == 415
+    example = client.post("/v1/search", files={"video": ("x.mp4", b"%PDF-1.4 not a video")},
+                          headers=A)
+    assert example.status_code == 415, example.text
+    for vid in ("nope", "0" * 32, "../" * 10):
+        response = client.get(f"/v1/videos/{vid}", headers=A)
+        assert response.status_code == 404, (vid, response.text)
+
+
+def test_delete_removes_every_vector(client: TestClient, library: dict[str, str]) -> None:
+    vid = library["bigbuckbunny.mp4"]
+    assert client.delete(f"/v1/videos/{vid}", headers=A).json() == {"video_id": vid,
+                                                                     "deleted": True}
+    assert client.get(f"/v1/videos/{vid}", headers=A).status_code == 404
+    assert client.delete(f"/v1/videos/{vid}", headers=A).status_code == 404
+    hits = _search(client, query="a cartoon", top_k=100)["hits"]
+    assert vid not in {h["video_id"] for h in hits}
+    only = _search(client, query="a cartoon", video_ids=[vid])
+    assert only["hits"] == []
+
+
+def test_the_library_survives_a_restart(client: TestClient, settings: Settings,
+                                        library: dict[str, str]) -> None:
+    before = _search(client, query="a person riding a bicycle", top_k=3)
+    with _client(settings) as fresh:
+        _wait_ready(fresh)
+        after = _search(fresh, query="a person riding a bicycle", top_k=3)
+        assert fresh.get(f"/v1/videos/{library['bikes.mp4']}", headers=A).status_code == 200
+    assert [h["video_id"] for h in after["hits"]] == [h["video_id"] for h in before["hits"]]
+
+
+def test_an_unusable_index_is_a_503_and_analysis_goes_on(
+        tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    settings = Settings(upload_dir=tmp_path, decode_workers=1, data_dir=blocker)
+    with _client(settings) as http:
+        _wait_ready(http)
+        started = time.monotonic()
+        response = http.post("/v1/search", json={"query": "a bicycle"})
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "index_unavailable"
+        assert time.monotonic() - started < 30
+        data = sample_clip("bikes.mp4").read_bytes()
+        assert http.post("/v1/videos", files={"video": ("v.mp4", data)}).status_code == 503
+        assert http.post("/v1/classify", files={"video": ("v.mp4", data)}).status_code == 200
