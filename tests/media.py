@@ -300,3 +300,62 @@ def pan_over_photo(path: str | Path, photo: np.ndarray, *, px_per_frame: float,
         for packet in stream.encode():
             out.mux(packet)
     return Path(path)
+
+
+# A minimal ASS header: FFmpeg's text subtitle encoders take their styles from it.
+_ASS_HEADER = b"""[Script Info]
+ScriptType: v4.00+
+PlayResX: 384
+PlayResY: 288
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
+Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, \
+Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+"""
+SUBTITLE_FORMATS = {"mov_text": ("mp4", ".mp4"), "subrip": ("matroska", ".mkv"),
+                    "ass": ("matroska", ".mkv"), "webvtt": ("matroska", ".mkv")}
+
+
+def with_subtitles(source: str | Path, path: str | Path,
+                   tracks: Sequence[tuple[str | None, Sequence[tuple[float, float, str]]]], *,
+                   codec: str = "mov_text") -> Path:
+    """``source``'s video stream copied (no re-encode) with text subtitle tracks muxed in, one
+    per ``(language, [(start_s, end_s, text), ...])``, encoded by FFmpeg's ``codec`` encoder
+    (mov_text in MP4; subrip, ass or webvtt in Matroska)."""
+    from av.subtitles.subtitle import SubtitleSet
+
+    fmt, _ = SUBTITLE_FORMATS[codec]
+    ms = Fraction(1, 1000)
+    with av.open(str(source)) as src, av.open(str(path), "w", format=fmt) as out:
+        video_in = src.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        streams = []
+        for language, _ in tracks:
+            stream = out.add_stream(codec)
+            stream.codec_context.subtitle_header = _ASS_HEADER
+            stream.time_base = ms
+            if language:
+                stream.metadata["language"] = language
+            streams.append(stream)
+        for packet in src.demux(video_in):
+            if packet.dts is None:
+                continue
+            packet.stream = video_out
+            out.mux(packet)
+        for stream, (_, cues) in zip(streams, tracks, strict=True):
+            for start_s, end_s, text in sorted(cues):  # a muxer wants them in order
+                start, length = round(start_s * 1000), round((end_s - start_s) * 1000)
+                cue = SubtitleSet.create(f"0,0,Default,,0,0,0,,{text}".encode(), 0, length,
+                                         pts=start * 1000)
+                packet = stream.codec_context.encode_subtitle(cue)
+                packet.stream = stream
+                packet.pts = packet.dts = start
+                packet.duration = length
+                packet.time_base = ms
+                out.mux(packet)
+    return Path(path)

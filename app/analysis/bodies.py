@@ -107,6 +107,8 @@ def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
                        for h in a.highlights],
         "highlight_duration_s": _round(a.highlight_duration_s),
         "budget_s": _round(a.budget_s),
+        "subtitles": [{"start_s": _round(c.start_s), "end_s": _round(c.end_s), "text": c.text,
+                       "language": c.language, "track": c.track} for c in result.subtitles],
         "timings": _timings(result, total_ms),
     }
     return SummarizeResponse.model_validate(body).model_dump()
@@ -117,7 +119,8 @@ FEATURE_KEYS = {
     "labels": ("video_labels", "video_labels_reason", "guesses", "custom_labels",
                "labels_truncated", "shot_labels", "frame_labels"),
     "shots": ("shots",),
-    "summary": ("importance", "keyframes", "highlights", "highlight_duration_s", "budget_s"),
+    "summary": ("importance", "keyframes", "highlights", "highlight_duration_s", "budget_s",
+                "subtitles"),
 }
 COMMON_KEYS = ("request_id", "model", "video", "timings")
 

@@ -157,6 +157,16 @@ class Keyframe(BaseModel):
     thumbnail_jpeg_base64: str | None = None
 
 
+class SubtitleCue(BaseModel):
+    """A cue of a text subtitle track in the file (mov_text, SubRip, ASS, WebVTT)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    language: str | None = Field(description="The track's language tag (ISO 639-2), if any.")
+    track: int = Field(description="Which subtitle track (0-based, in file order).")
+
+
 class Segment(BaseModel):
     start_s: float
     end_s: float
@@ -174,6 +184,8 @@ class SummarizeResponse(BaseModel):
     highlights: list[Segment]
     highlight_duration_s: float
     budget_s: float
+    subtitles: list[SubtitleCue] = Field(default_factory=list, description="The file's own "
+                                         "text subtitles, by start time (empty without any).")
     timings: Timings
 
     model_config = ConfigDict(json_schema_extra={"example": {
@@ -212,4 +224,5 @@ class AnalyzeResponse(BaseModel):
     highlights: list[Segment] | None = None
     highlight_duration_s: float | None = None
     budget_s: float | None = None
+    subtitles: list[SubtitleCue] | None = None
     timings: Timings

@@ -33,13 +33,13 @@ _ERRORS = error_responses({
     404: "No such video in your library (video_not_found), or no such shot (shot_not_found)",
     413: "Upload or JSON body too large",
     415: "The example is not a supported video",
-    422: "Invalid option or query (invalid_option, speech_not_indexed)",
+    422: "Invalid option or query (invalid_option)",
     503: "Model not ready, or the vector index unavailable (index_unavailable)",
 })
 
 
-def _visual_only() -> list[Literal["visual", "speech"]]:
-    return ["visual"]
+def _pictures_and_speech() -> list[Literal["visual", "speech"]]:
+    return ["visual", "speech"]
 
 
 class SearchRequest(BaseModel):
@@ -57,8 +57,9 @@ class SearchRequest(BaseModel):
                                         description="Search only these videos.")
     min_score: float = Field(0.0, ge=0, le=1)
     search_in: list[Literal["visual", "speech"]] = Field(
-        default_factory=_visual_only, description="What to search: the pictures "
-        "(visual); speech (subtitle cues) is not indexed yet.")
+        default_factory=_pictures_and_speech, description="What to search: the pictures "
+        "(visual) and what is said (speech: the file's subtitle cues). Examples and shots "
+        "search pictures only.")
     model: str | None = None
     thumbnails: bool = Field(False, description="A small JPEG of each hit's keyframe.")
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.errors import ModelNotFound, VideoRejected
+from app.errors import ModelNotFound, VideoBertError, VideoRejected
 from app.inference.batcher import Batcher, BatchTiming
 from app.inference.decode_pool import DecodePool
 from app.inference.worker import (
@@ -39,7 +39,7 @@ from app.postprocess import (
 from app.postprocess.hierarchy import Hierarchy
 from app.postprocess.shot_vectors import ShotVectors, shot_vectors
 from app.postprocess.zero_shot import Words, ZeroShotOptions, label_query
-from app.video import DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
+from app.video import Cue, DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class PipelineResult:
     batch_size: int = 1
     labels_truncated: list[str] = field(default_factory=list)
     shot_vectors: ShotVectors | None = None
+    subtitles: list[Cue] = field(default_factory=list)
 
 
 @dataclass
@@ -215,6 +216,10 @@ class Pipeline:
             vectors = await asyncio.to_thread(self._shot_vectors, runtime, output, analysis)
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
+        cues: list[Cue] = []
+        if want_summary and decoded.info.subtitle_streams:
+            cues = await self._subtitles(path, deadline)
+
         thumbnails: list[bytes] = []
         if want_summary and options.thumbnails and analysis.keyframes:
             started = time.monotonic()
@@ -227,7 +232,19 @@ class Pipeline:
             model_name=runtime.loaded.name, model_version=runtime.loaded.version,
             info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
             analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
-            batch_size=batch_size, labels_truncated=truncated, shot_vectors=vectors)
+            batch_size=batch_size, labels_truncated=truncated, shot_vectors=vectors,
+            subtitles=cues)
+
+    async def _subtitles(self, path: Path, deadline: float) -> list[Cue]:
+        """The file's text subtitles; a track that cannot be read costs the answer nothing."""
+        try:
+            cues: list[Cue] = await self.decode_pool.run(
+                "read_subtitles", path, self.policy,
+                timeout_s=self._time_left(deadline, self.decode_timeout_s))
+        except VideoBertError as exc:
+            log.warning("subtitles of %s skipped: %s", path.name, exc.code)
+            return []
+        return cues
 
     @staticmethod
     def _shot_vectors(runtime: ModelRuntime, output: ModelOutput, analysis: VideoReadout

@@ -28,6 +28,20 @@ class ShotRow:
 
 
 @dataclass(frozen=True)
+class CueRow:
+    """A subtitle cue: what is said from ``start_s`` to ``end_s``, in the shot it starts in."""
+
+    video_id: str
+    cue_index: int
+    shot_index: int
+    start_s: float
+    end_s: float
+    text: str
+    language: str | None
+    vector: np.ndarray  # (d,) unit vector of the text, in the text encoder's space
+
+
+@dataclass(frozen=True)
 class VideoRow:
     video_id: str
     space: str  # the model version whose vectors the shots hold
@@ -45,9 +59,20 @@ class ShotHit:
     similarity: float  # cosine, -1..1
 
 
+@dataclass(frozen=True)
+class CueHit:
+    video_id: str
+    shot_index: int
+    start_s: float
+    end_s: float
+    text: str
+    similarity: float
+
+
 class VectorEngine(Protocol):
-    def put_video(self, namespace: str, video: VideoRow, shots: list[ShotRow]) -> None:
-        """Store a video and its shots, replacing what the id held before."""
+    def put_video(self, namespace: str, video: VideoRow, shots: list[ShotRow],
+                  cues: list[CueRow]) -> None:
+        """Store a video, its shots and its cues, replacing what the id held before."""
 
     def get_video(self, namespace: str, video_id: str) -> VideoRow | None: ...
 
@@ -60,6 +85,10 @@ class VectorEngine(Protocol):
     def search(self, namespace: str, space: str, column: Column, vector: np.ndarray,
                limit: int, video_ids: list[str] | None = None) -> list[ShotHit]:
         """The ``limit`` shots nearest to ``vector``, most similar first."""
+
+    def search_cues(self, namespace: str, space: str, vector: np.ndarray, limit: int,
+                    video_ids: list[str] | None = None) -> list[CueHit]:
+        """The ``limit`` cues nearest to ``vector``, most similar first."""
 
     def shot_vectors(self, namespace: str, space: str, video_id: str, column: Column
                      ) -> list[tuple[ShotRow, np.ndarray]]:

@@ -20,19 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from app.library.engine import Column, ShotHit, ShotRow, VideoRow
+from app.library.engine import Column, CueHit, CueRow, ShotHit, ShotRow, VideoRow
 from app.library.ids import is_video_id
 
 _NAME = re.compile(r"^[a-z0-9]{1,64}$")
 _SPACE = re.compile(r"[^a-z0-9]+")
 VIDEOS = "videos"
 SHOTS_PREFIX = "shots__"
+CUES_PREFIX = "cues__"
 # A table gathers one fragment per write; compacting now and then keeps scans fast.
 OPTIMIZE_EVERY_WRITES = 64
 
 
-def space_table(space: str) -> str:
-    return SHOTS_PREFIX + _SPACE.sub("_", space.lower()).strip("_")
+def space_table(space: str, prefix: str = SHOTS_PREFIX) -> str:
+    return prefix + _SPACE.sub("_", space.lower()).strip("_")
 
 
 def _quoted(value: str, *, video: bool = False) -> str:
@@ -74,25 +75,39 @@ class LanceEngine:
             ("text", pa.list_(pa.float32(), text_dim)),
             ("visual", pa.list_(pa.float32(), visual_dim))])
 
-    def _shot_tables(self) -> list[Any]:
-        return [self._db.open_table(n) for n in self._table_names()
-                if n.startswith(SHOTS_PREFIX)]
+    def _cues_schema(self, dim: int) -> Any:
+        pa = self._pa
+        return pa.schema([
+            ("namespace", pa.string()), ("video_id", pa.string()), ("cue_index", pa.int32()),
+            ("shot_index", pa.int32()), ("start_s", pa.float64()), ("end_s", pa.float64()),
+            ("text", pa.string()), ("language", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim))])
 
-    def _shots(self, space: str) -> Any | None:
-        name = space_table(space)
+    def _vector_tables(self) -> list[Any]:
+        """Every table that holds vectors of a video (shots and cues, of every model)."""
+        return [self._db.open_table(n) for n in self._table_names()
+                if n.startswith((SHOTS_PREFIX, CUES_PREFIX))]
+
+    def _shots(self, space: str, prefix: str = SHOTS_PREFIX) -> Any | None:
+        name = space_table(space, prefix)
         return self._db.open_table(name) if name in self._table_names() else None
 
     # -- writes ------------------------------------------------------------------------------
-    def put_video(self, namespace: str, video: VideoRow, shots: list[ShotRow]) -> None:
+    def put_video(self, namespace: str, video: VideoRow, shots: list[ShotRow],
+                  cues: list[CueRow]) -> None:
         where = (f"namespace = {_quoted(namespace)} AND "
                  f"video_id = {_quoted(video.video_id, video=True)}")
         with self._write:
-            for table in self._shot_tables():  # an older model's vectors of it go too
+            for table in self._vector_tables():  # an older model's vectors of it go too
                 table.delete(where)
             if shots:
                 schema = self._shots_schema(len(shots[0].text), len(shots[0].visual))
                 table = self._open_or_create(space_table(video.space), schema)
                 table.add(self._shot_batch(namespace, shots, schema))
+            if cues:
+                schema = self._cues_schema(len(cues[0].vector))
+                table = self._open_or_create(space_table(video.space, CUES_PREFIX), schema)
+                table.add(self._cue_batch(namespace, cues, schema))
             self._videos.delete(where)
             self._videos.add([{"namespace": namespace, "video_id": video.video_id,
                                "space": video.space, "created_at": video.created_at,
@@ -105,19 +120,32 @@ class LanceEngine:
             existed = int(self._videos.count_rows(where)) > 0
             # The video's record last: a crash in between leaves a record whose delete can be
             # retried, never vectors that no record points at.
-            for table in self._shot_tables():
+            for table in self._vector_tables():
                 table.delete(where)
             self._videos.delete(where)
             self._wrote()
         return existed
 
+    def _vectors(self, rows: list[np.ndarray]) -> Any:
+        flat = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        return self._pa.FixedSizeListArray.from_arrays(self._pa.array(flat.ravel()),
+                                                       flat.shape[1])
+
+    def _cue_batch(self, namespace: str, cues: list[CueRow], schema: Any) -> Any:
+        pa = self._pa
+        return pa.Table.from_arrays([
+            pa.array([namespace] * len(cues)), pa.array([c.video_id for c in cues]),
+            pa.array([c.cue_index for c in cues], pa.int32()),
+            pa.array([c.shot_index for c in cues], pa.int32()),
+            pa.array([c.start_s for c in cues], pa.float64()),
+            pa.array([c.end_s for c in cues], pa.float64()),
+            pa.array([c.text for c in cues], pa.string()),
+            pa.array([c.language for c in cues], pa.string()),
+            self._vectors([c.vector for c in cues])], schema=schema)
+
     def _shot_batch(self, namespace: str, shots: list[ShotRow], schema: Any) -> Any:
         pa = self._pa
-
-        def vectors(rows: list[np.ndarray]) -> Any:
-            flat = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
-            return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
-
+        vectors = self._vectors
         return pa.Table.from_arrays([
             pa.array([namespace] * len(shots)), pa.array([s.video_id for s in shots]),
             pa.array([s.shot_index for s in shots], pa.int32()),
@@ -131,7 +159,7 @@ class LanceEngine:
     def _wrote(self) -> None:
         self._writes += 1
         if self._writes % OPTIMIZE_EVERY_WRITES == 0:
-            for table in [self._videos, *self._shot_tables()]:
+            for table in [self._videos, *self._vector_tables()]:
                 table.optimize(cleanup_older_than=timedelta(hours=1))
 
     # -- reads -------------------------------------------------------------------------------
@@ -159,12 +187,9 @@ class LanceEngine:
         table = self._shots(space)
         if table is None:
             return []
-        where = f"namespace = {_quoted(namespace)}"
-        if video_ids is not None:
-            if not video_ids:
-                return []
-            where += " AND video_id IN (" + ", ".join(
-                _quoted(v, video=True) for v in video_ids) + ")"
+        where = self._where(namespace, video_ids)
+        if where is None:
+            return []
         rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name=column)
                 .metric("cosine").where(where, prefilter=True)
                 .select(["video_id", "shot_index", "start_s", "end_s", "labels", "_distance"])
@@ -173,6 +198,33 @@ class LanceEngine:
                         start_s=float(r["start_s"]), end_s=float(r["end_s"]),
                         labels=list(r["labels"] or []),
                         similarity=1.0 - float(r["_distance"])) for r in rows]
+
+    def search_cues(self, namespace: str, space: str, vector: np.ndarray, limit: int,
+                    video_ids: list[str] | None = None) -> list[CueHit]:
+        table = self._shots(space, CUES_PREFIX)
+        if table is None:
+            return []
+        where = self._where(namespace, video_ids)
+        if where is None:
+            return []
+        rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+                .metric("cosine").where(where, prefilter=True)
+                .select(["video_id", "shot_index", "start_s", "end_s", "text", "_distance"])
+                .limit(limit).to_list())
+        return [CueHit(video_id=r["video_id"], shot_index=int(r["shot_index"]),
+                       start_s=float(r["start_s"]), end_s=float(r["end_s"]), text=r["text"],
+                       similarity=1.0 - float(r["_distance"])) for r in rows]
+
+    @staticmethod
+    def _where(namespace: str, video_ids: list[str] | None) -> str | None:
+        """The filter of a search; None when it can match nothing (an empty id list)."""
+        where = f"namespace = {_quoted(namespace)}"
+        if video_ids is not None:
+            if not video_ids:
+                return None
+            where += " AND video_id IN (" + ", ".join(
+                _quoted(v, video=True) for v in video_ids) + ")"
+        return where
 
     def shot_vectors(self, namespace: str, space: str, video_id: str, column: Column
                      ) -> list[tuple[ShotRow, np.ndarray]]:

@@ -9,6 +9,7 @@ engine that is down or stuck answers 503 ``index_unavailable``, never a hang.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import json
 import logging
@@ -23,7 +24,7 @@ from app.analysis import Analyzer, StoredVideo
 from app.analysis.bodies import decode_vectors
 from app.errors import InvalidOption, NotFound, ServiceUnavailable
 from app.inference.pipeline import PipelineOptions
-from app.library.engine import Column, ShotHit, ShotRow, VectorEngine, VideoRow
+from app.library.engine import Column, CueRow, ShotRow, VectorEngine, VideoRow
 from app.library.ids import is_video_id, video_id
 from app.library.tokens import PageTokens, query_scope
 
@@ -48,7 +49,7 @@ class SearchQuery:
     page_token: str | None = None
     video_ids: tuple[str, ...] | None = None
     min_score: float = 0.0
-    search_in: tuple[SearchIn, ...] = ("visual",)
+    search_in: tuple[SearchIn, ...] = ("visual", "speech")
     model: str | None = None
     thumbnails: bool = False
 
@@ -69,9 +70,9 @@ class SearchQuery:
             raise InvalidOption(f"min_score must be 0..1, got {self.min_score}.")
         if not self.search_in or any(s not in ("visual", "speech") for s in self.search_in):
             raise InvalidOption("search_in takes 'visual' and/or 'speech'.")
-        if "visual" not in self.search_in:
-            raise InvalidOption("search_in=speech: subtitle cues are not indexed yet, so only "
-                                "'visual' can be searched.", code="speech_not_indexed")
+        if self.text is None and "visual" not in self.search_in:
+            raise InvalidOption("A search by example or by shot compares pictures: search_in "
+                                "must include 'visual' ('speech' needs words).")
         for vid in self.video_ids or ():
             if not is_video_id(vid):
                 raise InvalidOption(f"video_ids: {vid[:40]!r} is not a video id.")
@@ -164,14 +165,27 @@ class Library:
                 record = _record(vid, video, body, filename)
                 row = VideoRow(video_id=vid, space=_space(body["model"]),
                                created_at=record["created_at"], record=json.dumps(record))
+                cues = await self._cue_rows(vid, body, options.model)
                 await self._call(VectorEngine.put_video, namespace, row,
-                                 _shot_rows(vid, body))
+                                 _shot_rows(vid, body), cues)
                 return LibraryVideo(vid, "indexed", False, record)
         finally:
             self._indexing[key] -= 1
             if not self._indexing[key]:
                 del self._indexing[key]
                 self._deleted_meanwhile.discard(key)
+
+    async def _cue_rows(self, vid: str, body: dict[str, Any], model: str | None
+                        ) -> list[CueRow]:
+        cues = body.get("subtitles") or []
+        if not cues:
+            return []
+        vectors = await self._analyzer.encode_texts([c["text"] for c in cues], model)
+        starts = [float(s["start_s"]) for s in body["shots"]]
+        return [CueRow(video_id=vid, cue_index=i, shot_index=max(0, bisect.bisect_right(
+                    starts, float(c["start_s"])) - 1), start_s=float(c["start_s"]),
+                    end_s=float(c["end_s"]), text=c["text"], language=c.get("language"),
+                    vector=vectors[i]) for i, c in enumerate(cues)]
 
     async def get(self, namespace: str, vid: str) -> dict[str, Any]:
         row = await self._call(VectorEngine.get_video, namespace, _checked_id(vid))
@@ -234,14 +248,27 @@ class Library:
             vid, index = query.shot
             vector = await self._stored_shot_vector(namespace, space, vid, index)
             exclude = (vid, index)
+        speech = query.text is not None and "speech" in query.search_in
+        visual = "visual" in query.search_in
         scope = query_scope(namespace, space, column, vector.round(5).tobytes().hex(),
-                            query.video_ids, query.min_score, query.top_k)
+                            query.video_ids, query.min_score, query.top_k,
+                            sorted(query.search_in))
         offset = self._tokens.read(query.page_token, scope) if query.page_token else 0
-        found = await self._call(VectorEngine.search, namespace, space, column, vector,
-                                 MAX_RESULTS, list(query.video_ids) if query.video_ids
-                                 is not None else None)
-        hits = [h for h in found if (h.video_id, h.shot_index) != exclude
-                and _score(h.similarity) >= query.min_score]
+        ids = list(query.video_ids) if query.video_ids is not None else None
+        found: list[_Hit] = []
+        if visual:
+            shots = await self._call(VectorEngine.search, namespace, space, column, vector,
+                                     MAX_RESULTS, ids)
+            found += [_Hit(h.video_id, h.shot_index, h.start_s, h.end_s, _score(h.similarity),
+                           "visual", h.labels, None) for h in shots
+                      if (h.video_id, h.shot_index) != exclude]
+        if speech:
+            cues = await self._call(VectorEngine.search_cues, namespace, space, vector,
+                                    MAX_RESULTS, ids)
+            found += [_Hit(c.video_id, c.shot_index, c.start_s, c.end_s, _score(c.similarity),
+                           "speech", [], c.text) for c in cues]
+        hits = sorted((h for h in found if h.score >= query.min_score),
+                      key=lambda h: (-h.score, h.video_id, h.start_s))[:MAX_RESULTS]
         page = hits[offset:offset + query.top_k]
         after = offset + len(page)
         token = self._tokens.issue(scope, after) if after < len(hits) else None
@@ -250,7 +277,7 @@ class Library:
         return SearchPage(
             hits=[{"video_id": h.video_id, "shot_index": h.shot_index,
                    "start_s": round(h.start_s, 3), "end_s": round(h.end_s, 3),
-                   "score": round(_score(h.similarity), 4), "matched": m,
+                   "score": round(h.score, 4), "source": h.source, "matched": m,
                    "thumbnail_jpeg_base64": thumbs.get((h.video_id, h.shot_index))}
                   for h, m in zip(page, matched, strict=True)],
             total=len(hits), next_page_token=token, model=space_model)
@@ -293,19 +320,19 @@ class Library:
         raise InvalidOption(f"Video {vid} has shots 0..{len(shots) - 1}; no shot {index}.",
                             code="shot_not_found", status_code=404)
 
-    async def _matched(self, page: list[ShotHit], words: list[str] | None, model: str | None
+    async def _matched(self, page: list[_Hit], words: list[str] | None, model: str | None
                        ) -> list[list[str]]:
-        """What made each hit match: for a query in words, the shot's labels nearest to it."""
-        if words is None:
-            return [h.labels[:3] for h in page]
+        """What made each hit match: the cue's text for speech; for a query in words, the
+        shot's labels nearest to it; else the shot's top labels."""
         names = sorted({label for h in page for label in h.labels})
-        if not names:
-            return [[] for _ in page]
-        vectors = await self._analyzer.encode_texts([words[0], *names], model)
-        near = dict(zip(names, (vectors[1:] @ vectors[0]).tolist(), strict=True))
-        return [sorted(h.labels, key=lambda lb: -near[lb])[:3] for h in page]
+        near: dict[str, float] = {}
+        if words is not None and names:
+            vectors = await self._analyzer.encode_texts([words[0], *names], model)
+            near = dict(zip(names, (vectors[1:] @ vectors[0]).tolist(), strict=True))
+        return [[h.text] if h.text is not None else
+                sorted(h.labels, key=lambda lb: -near.get(lb, 0.0))[:3] for h in page]
 
-    async def _thumbnails(self, namespace: str, page: list[ShotHit]
+    async def _thumbnails(self, namespace: str, page: list[_Hit]
                           ) -> dict[tuple[str, int], str | None]:
         out: dict[tuple[str, int], str | None] = {}
         for vid in {h.video_id for h in page}:
@@ -318,6 +345,20 @@ class Library:
 
 
 # -- records -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Hit:
+    """A shot found by its pictures (``visual``) or by a cue said in it (``speech``)."""
+
+    video_id: str
+    shot_index: int
+    start_s: float
+    end_s: float
+    score: float
+    source: Literal["visual", "speech"]
+    labels: list[str]
+    text: str | None
+
 
 def _space(model: dict[str, str]) -> str:
     return f"{model['name']}-{model['version']}"

@@ -19,6 +19,7 @@ from app.video.sniff import sniff_container
 from app.video.types import (
     DEFAULT_ALLOWED_CODECS,
     DEFAULT_ALLOWED_CONTAINERS,
+    Cue,
     DecodedVideo,
     VideoInfo,
     VideoPolicy,
@@ -27,6 +28,7 @@ from app.video.types import (
 if TYPE_CHECKING:
     from app.video.container import probe
     from app.video.decoder import decode, decode_gray_strip, decode_gray_strips, decode_thumbnails
+    from app.video.subtitles import read_subtitles
 
 # name -> the module (which imports PyAV) that defines it
 _LAZY = {
@@ -35,6 +37,7 @@ _LAZY = {
     "decode_gray_strips": "app.video.decoder",
     "decode_thumbnails": "app.video.decoder",
     "probe": "app.video.container",
+    "read_subtitles": "app.video.subtitles",
 }
 
 
@@ -48,6 +51,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_ALLOWED_CODECS",
     "DEFAULT_ALLOWED_CONTAINERS",
+    "Cue",
     "DecodedVideo",
     "SamplingSpec",
     "VideoInfo",
@@ -58,5 +62,6 @@ __all__ = [
     "decode_thumbnails",
     "plan_sample_times",
     "probe",
+    "read_subtitles",
     "sniff_container",
 ]

@@ -164,6 +164,7 @@ def inspect_container(container: av.container.InputContainer, kind: str, policy:
         bit_rate=ctx.bit_rate or container.bit_rate or None,
         has_audio=len(container.streams.audio) > 0,
         size_bytes=size_bytes,
+        subtitle_streams=len(container.streams.subtitles),
     )
     return stream, info
 

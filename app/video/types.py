@@ -54,6 +54,23 @@ class VideoInfo:
     bit_rate: int | None
     has_audio: bool
     size_bytes: int
+    # Text subtitle tracks (mov_text, SubRip, ASS, WebVTT) read by ``subtitles.read_subtitles``.
+    subtitle_streams: int = 0
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: what is said (or shown as text) from ``start_s`` to ``end_s``.
+
+    ``language`` is the track's tag (ISO 639-2, e.g. "eng"), None when untagged. A translation
+    step would add cues of another language with the same times, so a search finds both.
+    """
+
+    start_s: float
+    end_s: float
+    text: str
+    language: str | None
+    track: int  # which subtitle track of the file (0-based, in file order)
 
 
 @dataclass

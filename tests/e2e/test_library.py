@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.media import join_sample_clips, sample_clip
+from tests.media import join_sample_clips, sample_clip, with_subtitles
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +192,9 @@ def test_namespaces_never_see_each_other(client: TestClient, library: dict[str, 
     ({"query": "car", "top_k": 0}, 422, "invalid_option"),
     ({"query": "car", "top_k": 101}, 422, "invalid_option"),
     ({"query": "car", "min_score": 1.5}, 422, "invalid_option"),
-    ({"query": "car", "search_in": ["speech"]}, 422, "speech_not_indexed"),
+    ({"query": "car", "search_in": []}, 422, "invalid_option"),
+    ({"query": "car", "search_in": ["audio"]}, 422, "invalid_option"),
+    ({"video_id": "0" * 32, "shot_index": 0, "search_in": ["speech"]}, 422, "invalid_option"),
     ({"query": "car", "video_ids": ["../../etc"]}, 422, "invalid_option"),
     ({"query": "car", "shot_index": 1}, 422, "invalid_option"),
     ({"query": "car", "surprise": 1}, 422, "invalid_option"),
@@ -258,3 +260,28 @@ def test_an_unusable_index_is_a_503_and_analysis_goes_on(
         data = sample_clip("bikes.mp4").read_bytes()
         assert http.post("/v1/videos", files={"video": ("v.mp4", data)}).status_code == 503
         assert http.post("/v1/classify", files={"video": ("v.mp4", data)}).status_code == 200
+
+
+def test_what_is_said_is_returned_and_found(client: TestClient, tmp_path: Path) -> None:
+    path = with_subtitles(sample_clip("carphone_pristine.mp4"), tmp_path / "said.mp4", [
+        ("eng", [(0.2, 1.5, "Good evening, here is the news."),
+                 (1.8, 3.5, "The election results are in tonight.")])])
+    data = path.read_bytes()
+    summary = client.post("/v1/summarize", files={"video": ("said.mp4", data)}, headers=A)
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["subtitles"] == [
+        {"start_s": 0.2, "end_s": 1.5, "text": "Good evening, here is the news.",
+         "language": "eng", "track": 0},
+        {"start_s": 1.8, "end_s": 3.5, "text": "The election results are in tonight.",
+         "language": "eng", "track": 0}]
+    vid = _index(client, data)["video_id"]
+    body = _search(client, query="who won the vote", top_k=3)
+    first = body["hits"][0]
+    assert (first["video_id"], first["source"]) == (vid, "speech"), body["hits"]
+    assert (first["start_s"], first["end_s"]) == (1.8, 3.5)
+    assert first["matched"] == ["The election results are in tonight."]
+    pictures = _search(client, query="who won the vote", search_in=["visual"])
+    assert {h["source"] for h in pictures["hits"]} == {"visual"}
+    assert client.delete(f"/v1/videos/{vid}", headers=A).status_code == 200
+    after = _search(client, query="who won the vote", search_in=["speech"])
+    assert after["hits"] == []
