@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +89,22 @@ class Analyzer:
         text = self._models.require_ready().runtime(model).loaded.require_text()
         encoded = await asyncio.to_thread(text.encode, texts)
         return np.asarray(encoded.vectors, dtype=np.float32)
+
+    @contextlib.asynccontextmanager
+    async def still_as_video(self, still: StoredVideo) -> AsyncIterator[StoredVideo]:
+        """A two-second clip of a still image (made in a decode process), to analyse like a
+        video; removed when the block exits. 415 ``unsupported_image`` for a non-image."""
+        pipeline = self._models.require_ready()
+        fd, clip = owned_temp_file("vbs-still", still.path.parent)
+        os.close(fd)
+        try:
+            await self._decode_pool.run("still_to_clip", str(still.path), str(clip),
+                                        pipeline.policy, timeout_s=pipeline.decode_timeout_s)
+            yield StoredVideo(path=clip, sha256=hashlib.sha256(
+                f"still:{still.sha256}".encode()).hexdigest(), size_bytes=clip.stat().st_size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                clip.unlink()
 
     async def cached(self, key: str) -> dict[str, Any] | None:
         return await self._cache.get(key)

@@ -32,7 +32,7 @@ _ERRORS = error_responses({
     401: "API key required (when the server has keys configured)",
     404: "No such video in your library (video_not_found), or no such shot (shot_not_found)",
     413: "Upload or JSON body too large",
-    415: "The example is not a supported video",
+    415: "The example is not a supported video (or image: unsupported_image)",
     422: "Invalid option or query (invalid_option)",
     503: "Model not ready, or the vector index unavailable (index_unavailable)",
 })
@@ -149,12 +149,13 @@ async def similar_videos(video_id: str, svc: ServicesDep, namespace: Namespace,
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": SearchRequest.model_json_schema()},
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
-                     "video": {"type": "string", "format": "binary"}}}}}}})
+                     "video": {"type": "string", "format": "binary"},
+                     "image": {"type": "string", "format": "binary"}}}}}}})
 async def search(request: Request, svc: ServicesDep, namespace: Namespace,
                  request_id: RequestId) -> dict[str, Any]:
     """Words: ``{"query": "a person on a bicycle"}``. More like a shot: ``{"video_id": ...,
-    "shot_index": 2}``. By example: a multipart ``video`` file, with the other fields as form
-    fields. Hits are shots, best first, with a 0..1 score."""
+    "shot_index": 2}``. By example: a multipart ``video`` or ``image`` (PNG, JPEG, WebP) file,
+    with the other fields as form fields. Hits are shots, best first, with a 0..1 score."""
     svc.analyzer.require_ready()
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     timeout_s = svc.settings.request_timeout_s
@@ -165,7 +166,8 @@ async def search(request: Request, svc: ServicesDep, namespace: Namespace,
     elif media == "multipart/form-data":
         svc.admission.check()
         async with receive_upload(request, upload_dir=svc.settings.upload_dir,
-                                  limits=BodyLimits.from_settings(svc.settings)) as upload:
+                                  limits=BodyLimits.from_settings(svc.settings),
+                                  file_fields=("video", "image")) as upload:
             fields: dict[str, Any] = dict(upload.form)
             if "video_ids" in fields:
                 fields["video_ids"] = _json_list(fields["video_ids"])
@@ -176,7 +178,8 @@ async def search(request: Request, svc: ServicesDep, namespace: Namespace,
                 raise InvalidOption("A search by example takes the video alone: send the "
                                     "words or the shot as JSON instead.")
             with svc.admission:
-                query = SearchQuery(example=upload, top_k=req.top_k, page_token=req.page_token,
+                query = SearchQuery(example=upload, example_is_image=upload.field_name == "image",
+                                    top_k=req.top_k, page_token=req.page_token,
                                     video_ids=tuple(req.video_ids) if req.video_ids is not None
                                     else None, min_score=req.min_score,
                                     search_in=tuple(req.search_in), model=req.model,

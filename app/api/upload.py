@@ -43,6 +43,7 @@ class Upload(StoredVideo):
     """The received video, and the form fields that came with it (options)."""
 
     form: list[tuple[str, str]] = field(default_factory=list)
+    field_name: str = VIDEO_FIELD  # which file field it came in (a search takes "image" too)
 
 
 class ClientGone(Exception):
@@ -79,10 +80,13 @@ def _too_large_message(max_bytes: int) -> str:
 class _MultipartReader:
     """Feeds python-multipart's streaming parser; the ``video`` part goes to the sink."""
 
-    def __init__(self, boundary: bytes, sink: _Sink) -> None:
+    def __init__(self, boundary: bytes, sink: _Sink,
+                 file_fields: tuple[str, ...] = (VIDEO_FIELD,)) -> None:
         self.sink = sink
+        self.file_fields = file_fields
         self.form: list[tuple[str, str]] = []
         self.saw_video = False
+        self.file_field: str | None = None  # the file field that came
         self._parts = 0
         self._header_field = b""
         self._header_value = b""
@@ -140,19 +144,21 @@ class _MultipartReader:
         _, params = parse_options_header(disposition)
         name = params.get(b"name", b"").decode("utf-8", "replace")
         self._current = name
-        self._is_file = b"filename" in params or name == VIDEO_FIELD
-        if self._is_file and name == VIDEO_FIELD:
+        self._is_file = b"filename" in params or name in self.file_fields
+        if self._is_file and name in self.file_fields:
             if self.saw_video:
-                raise BadRequest(f"Send exactly one '{VIDEO_FIELD}' file per request.")
+                raise BadRequest(f"Send exactly one file ({' or '.join(self.file_fields)}) "
+                                 "per request.")
             self.saw_video = True
+            self.file_field = name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._current == VIDEO_FIELD and self._is_file:
+        if self._current in self.file_fields and self._is_file:
             self.sink.write(data[start:end])
             return
         if self._is_file:
-            raise BadRequest(f"Unexpected file field '{self._current}'. Send the video in the "
-                             f"field '{VIDEO_FIELD}'.")
+            raise BadRequest(f"Unexpected file field '{self._current}'. Send the file in the "
+                             f"field '{self.file_fields[0]}'.")
         self._value += data[start:end]
         limit = MAX_LIST_FIELD_BYTES if self._current in LIST_FIELDS else MAX_FORM_FIELD_BYTES
         if len(self._value) > limit:
@@ -212,9 +218,11 @@ async def _paced(chunks: AsyncIterator[bytes], limits: BodyLimits) -> AsyncItera
         yield chunk
 
 @contextlib.asynccontextmanager
-async def receive_upload(request: Request, *, upload_dir: Path | None, limits: BodyLimits
+async def receive_upload(request: Request, *, upload_dir: Path | None, limits: BodyLimits,
+                         file_fields: tuple[str, ...] = (VIDEO_FIELD,)
                          ) -> AsyncIterator[Upload]:
-    """Stream the request body to a temp file; the file is removed when the block exits."""
+    """Stream the request body to a temp file; the file is removed when the block exits.
+    ``file_fields``: the multipart file fields accepted (one of them, once)."""
     max_bytes = limits.max_bytes
     content_type = request.headers.get("content-type", "")
     media_type, params = parse_options_header(content_type)
@@ -238,7 +246,7 @@ async def receive_upload(request: Request, *, upload_dir: Path | None, limits: B
     try:
         sink = _Sink(fd, max_bytes)
         try:
-            reader = _MultipartReader(boundary, sink) if boundary else None
+            reader = _MultipartReader(boundary, sink, file_fields) if boundary else None
         except FormParserError as exc:  # a boundary over 256 characters
             sink.close()
             raise _malformed(exc) from None
@@ -266,7 +274,8 @@ async def receive_upload(request: Request, *, upload_dir: Path | None, limits: B
             raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
                                    code="empty_upload")
         yield Upload(path=path, sha256=digest, size_bytes=sink.size,
-                     form=reader.form if reader else [])
+                     form=reader.form if reader else [],
+                     field_name=reader.file_field or VIDEO_FIELD if reader else VIDEO_FIELD)
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -44,6 +44,7 @@ FUNCTIONS: dict[str, str] = {
     "decode_gray_strips": "app.video.decoder:decode_gray_strips",
     "probe": "app.video.container:probe",
     "read_subtitles": "app.video.subtitles:read_subtitles",
+    "still_to_clip": "app.video.still:still_to_clip",
 }
 # Importing numpy + PyAV in a fresh interpreter takes about a second on a busy 2-core machine.
 START_TIMEOUT_S = 60.0

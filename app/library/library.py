@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import dataclasses
 import json
 import logging
@@ -44,6 +45,7 @@ class SearchQuery:
 
     text: str | None = None
     example: StoredVideo | None = None
+    example_is_image: bool = False  # a still picture: searched as a two-second clip of it
     shot: tuple[str, int] | None = None
     top_k: int = 10
     page_token: str | None = None
@@ -239,8 +241,11 @@ class Library:
         elif query.example is not None:
             column = "visual"
             options = PipelineOptions(model=query.model, shot_vectors=True)
-            analyzed = await self._analyzer.analyze(query.example, "index", options,
-                                                    request_id=request_id, timeout_s=timeout_s)
+            async with (self._analyzer.still_as_video(query.example) if query.example_is_image
+                        else contextlib.nullcontext(query.example)) as example:
+                analyzed = await self._analyzer.analyze(example, "index", options,
+                                                        request_id=request_id,
+                                                        timeout_s=timeout_s)
             vector = _whole_video_vector(analyzed.body)
         else:
             assert query.shot is not None

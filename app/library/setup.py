@@ -20,10 +20,10 @@ def build_library(settings: Settings, analyzer: Analyzer) -> Library:
     """The library in ``<data_dir>/library``; its engine opens on first use (the CLI and the
     job workers never pay for it)."""
     folder = settings.data_dir / "library"
-    secret = (settings.page_token_secret.encode() if settings.page_token_secret
-              else _local_secret(folder))
+    tokens = PageTokens(settings.page_token_secret.encode() if settings.page_token_secret
+                        else lambda: _local_secret(folder))
     return Library(analyzer=analyzer, open_engine=lambda: LanceEngine(folder),
-                   tokens=PageTokens(secret), engine_timeout_s=settings.library_timeout_s)
+                   tokens=tokens, engine_timeout_s=settings.library_timeout_s)
 
 
 def _local_secret(folder: Path) -> bytes:

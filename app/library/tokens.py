@@ -7,14 +7,26 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from app.errors import BadRequest
 
 
 class PageTokens:
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+    def __init__(self, secret: bytes | Callable[[], bytes]) -> None:
+        """``secret``, or what gives it on first use (kept in the library's folder, which the
+        service only touches once the library is used)."""
+        self._secret_source = secret
+        self._secret_value: bytes | None = secret if isinstance(secret, bytes) else None
+
+    @property
+    def _secret(self) -> bytes:
+        if self._secret_value is None:
+            source = self._secret_source
+            assert callable(source)
+            self._secret_value = source()
+        return self._secret_value
 
     def issue(self, scope: str, offset: int) -> str:
         """A token for the page at ``offset`` of the query ``scope`` names (namespace and

@@ -43,6 +43,7 @@ def tiny_settings(store: Path, upload_dir: Path, **overrides: Any) -> Settings:
         "torch_threads": 1, "instances_per_device": 1, "precision": "fp32",
         "max_wait_ms": 5.0,
         "upload_dir": upload_dir, "redis_url": None, "jobs_dir": upload_dir.parent / "jobs",
+        "data_dir": upload_dir.parent / "data",
     }
     values.update(overrides)
     return Settings(**values)

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROUTES = ["/v1/classify", "/v1/summarize", "/v1/analyze", "/v1/jobs"]
+ROUTES = ["/v1/classify", "/v1/summarize", "/v1/analyze", "/v1/jobs", "/v1/videos",
+          "/v1/search"]
 DISPOSITION = b'Content-Disposition: form-data; name="video"; filename="a.mp4"\r\n'
 
 

@@ -127,6 +127,36 @@ def test_a_trimmed_reencoded_copy_finds_its_source_first(
     assert response.json()["hits"][0]["video_id"] == library["bikes.mp4"]
 
 
+@pytest.fixture(scope="module")
+def bikes_still() -> bytes:
+    """One frame of bikes.mp4 (at 4 s) as a PNG, the way a user would grab a still."""
+    import io
+
+    import av
+
+    with av.open(str(sample_clip("bikes.mp4"))) as container:
+        frame = next(f for f in container.decode(video=0) if f.time is not None and f.time >= 4)
+    out = io.BytesIO()
+    frame.to_image().save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_still_image_finds_its_video(client: TestClient, library: dict[str, str],
+                                       bikes_still: bytes) -> None:
+    response = client.post("/v1/search", files={"image": ("still.png", bikes_still)},
+                           data={"top_k": "3"}, headers=A)
+    assert response.status_code == 200, response.text
+    first = response.json()["hits"][0]
+    assert first["video_id"] == library["bikes.mp4"] and first["source"] == "visual"
+    assert first["start_s"] <= 4.0 + 2.5  # the shot on screen around 4 s, or its neighbour
+    bad = client.post("/v1/search", files={"image": ("x.png", b"%PDF-1.4 not an image")},
+                      headers=A)
+    assert bad.status_code == 415 and bad.json()["error"]["code"] == "unsupported_image"
+    both = client.post("/v1/search", files=[("image", ("x.png", bikes_still)),
+                                            ("video", ("v.mp4", b"\x00" * 100))], headers=A)
+    assert both.status_code == 400, both.text
+
+
 def test_near_duplicates_are_found_with_a_score(client: TestClient,
                                                library: dict[str, str]) -> None:
     distorted = _index(client, "carphone_distorted.mp4")["video_id"]
