@@ -43,6 +43,10 @@ class Metrics:
                                        registry=r)
         self.inference_errors = Counter("videobert_inference_errors_total",
                                         "Model batches that raised", registry=r)
+        self.library_writes = Counter("videobert_library_writes_total",
+                                      "Videos written to the library, by outcome "
+                                      "(indexed, failed: the index was unavailable)",
+                                      ["outcome"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -453,6 +453,55 @@ def label_cost_table(data: dict[str, Any]) -> list[str]:
                            f"interleaved, cache off; {provenance_text(data)}."]
 
 
+def library_scale_table(data: dict[str, Any]) -> list[str]:
+    """library_scale.json: the embedded index's search latency and recall by size."""
+    rows = []
+    for size in data["sizes"]:
+        exact, served = size["exact"], size["indexed"]
+        how = "IVF index" if size["vector_index"] else "exact scan (too few rows to index)"
+        rows.append([f"{size['vectors']:,}", f"{exact['p50_ms']} / {exact['p99_ms']} ms", how,
+                     f"{served['p50_ms']} / {served['p99_ms']} ms",
+                     f"{served['recall_at_10']:.3f}", f"{size['ingest_per_s']:,}/s",
+                     f"{size['upkeep_s']} s", f"{size['disk_bytes_per_shot']:,} B",
+                     f"{size['startup_s']} s"])
+    lines = _table(["shot vectors", "exact scan p50 / p99", "after upkeep", "p50 / p99",
+                    "recall@10", "ingest", "upkeep (indexing)", "disk per shot",
+                    "start-up"], rows)
+    http = data.get("http_word_query")
+    if http:
+        lines += ["", f"A word query end to end over HTTP (`videobert serve`, the text encoder "
+                  f"included) on the {http['vectors']:,}-shot library: p50 {http['p50_ms']} ms, "
+                  f"p99 {http['p99_ms']} ms."]
+    return lines + ["", f"Vectors: the {data['real_shots']} real shots of the sample clips "
+                    f"({data['model']['name']} {data['model']['version']}) plus noise of length "
+                    f"{data['noise']}; {data['queries']} word queries (the text column, top-10, "
+                    "namespace prefilter); recall against exact search by numpy. Start-up: a "
+                    "fresh process imports LanceDB, opens the folder and answers one query."]
+
+
+def library_quality_table(data: dict[str, Any]) -> list[str]:
+    """library_quality.json: retrieval quality of word, example and speech queries."""
+    def row(name: str, s: dict[str, Any]) -> list[str]:
+        return [name, str(s["queries"]), f"{s['recall_at_1']:.2f}", f"{s['recall_at_5']:.2f}",
+                f"{s['mrr']:.2f}"]
+
+    word, lexical = data["word"], data["word_lexical_baseline"]
+    chance = data["speech"]["chance"]
+    rows = [row("words, report items", word["report"]),
+            row("words, report items: lexical baseline", lexical["report"]),
+            row("words, tune items", word["tune"]),
+            row("words, tune items: lexical baseline", lexical["tune"]),
+            row("example video (all copies)", data["example"]),
+            *[row(f"example: {kind}", s) for kind, s in data["example_by_kind"].items()],
+            row("speech (paraphrase of a cue)", data["speech"]),
+            ["chance", "", f"{chance['recall_at_1']:.2f}", f"{chance['recall_at_5']:.2f}",
+             f"{chance['mrr']:.2f}"]]
+    return _table(["queries", "n", "recall@1", "recall@5", "MRR"], rows) + [
+        "", f"A library of {data['videos']} real videos (training/data/label_eval_set.json, "
+        "carphone_distorted kept out as a query); a video's rank is that of its best hit; "
+        f"word query p50 {data['word_query_ms_p50']} ms in-process."]
+
+
 def slow_clients_table(data: dict[str, Any]) -> list[str]:
     """slow_clients.json: normal clients' latency alone and among hostile transport clients."""
     alone, among = data["normal_alone_ms"], data["normal_with_hostile_ms"]
@@ -560,6 +609,12 @@ BLOCKS: dict[str, Block] = {
                   "jobs/s to three significant figures, wall time to 0.1 s"),
     "label_cost": Block(PERF, "bench/results/label_cost.json", "python -m bench.label_cost",
                         label_cost_table, "ms to one decimal"),
+    "library_scale": Block("docs/library.md", "bench/results/library_scale.json",
+                           "python -m bench.library_scale", library_scale_table,
+                           "ms to 0.1, recall to three decimals, disk to whole bytes"),
+    "library_quality": Block("docs/library.md", "bench/results/library_quality.json",
+                             "python -m bench.library_quality", library_quality_table,
+                             "two decimals"),
     "slow_clients": Block("docs/security.md", "bench/results/slow_clients.json",
                           "python -m bench.slow_clients", slow_clients_table,
                           "ms as recorded (0.1 ms), ratios to two decimals, MB to whole MB"),

@@ -139,15 +139,32 @@ def analyze_body(result: PipelineResult, *, request_id: str, total_ms: float,
             **{k: summary[k] for k in FEATURE_KEYS["shots"] + FEATURE_KEYS["summary"]}}
 
 
-def index_body(result: PipelineResult, *, request_id: str, total_ms: float) -> dict[str, Any]:
+def index_body(result: PipelineResult, *, request_id: str, total_ms: float,
+               include_frames: bool = False, asked_labels: bool = False,
+               show_guesses: bool = False) -> dict[str, Any]:
     """The analyze body and each shot's vectors (``shot_vectors.py``), for a library: one
     cache entry, so indexing the same bytes again costs a cache hit."""
     vectors = result.shot_vectors
     if vectors is None:
         raise ValueError("an index body needs the pipeline's shot vectors")
-    body = analyze_body(result, request_id=request_id, total_ms=total_ms, include_frames=False)
+    body = analyze_body(result, request_id=request_id, total_ms=total_ms,
+                        include_frames=include_frames, asked_labels=asked_labels,
+                        show_guesses=show_guesses)
     return {**body, "shot_vectors": {"text": encode_vectors(vectors.text),
                                      "visual": encode_vectors(vectors.visual)}}
+
+
+def from_index_body(body: dict[str, Any], task: str, *, thumbnails: bool) -> dict[str, Any]:
+    """The body ``task`` ("classify", "summarize" or "analyze") answers, cut from an index body
+    of the same video and options (which holds all of them, computed once)."""
+    out = {k: v for k, v in body.items() if k != "shot_vectors"}
+    if not thumbnails:  # the index keeps a keyframe per shot for its hits; the caller did not ask
+        out["keyframes"] = [{**k, "thumbnail_jpeg_base64": None} for k in out["keyframes"]]
+    if task == "analyze":
+        return out
+    keys = FEATURE_KEYS["labels"] if task == "classify" else (
+        FEATURE_KEYS["shots"] + FEATURE_KEYS["summary"])
+    return {k: out[k] for k in (*COMMON_KEYS, *keys)}
 
 
 def encode_vectors(rows: np.ndarray) -> dict[str, Any]:
@@ -172,7 +189,9 @@ def render_body(endpoint: str, result: PipelineResult, *, request_id: str, total
                 show_guesses: bool = False) -> dict[str, Any]:
     """The response body of ``endpoint`` ("classify", "summarize", "analyze" or "index")."""
     if endpoint == "index":
-        return index_body(result, request_id=request_id, total_ms=total_ms)
+        return index_body(result, request_id=request_id, total_ms=total_ms,
+                          include_frames=include_frames, asked_labels=asked_labels,
+                          show_guesses=show_guesses)
     if endpoint == "summarize":
         return summarize_body(result, request_id=request_id, total_ms=total_ms)
     render = classify_body if endpoint == "classify" else analyze_body

@@ -11,14 +11,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.analysis import Task, keyframe_sheet
-from app.analysis.bodies import FEATURE_KEYS, select_features
-from app.api.deps import ReadsCache, RequestId, ServicesDep
+from app.analysis import StoredVideo, Task, keyframe_sheet
+from app.analysis.analyzer import Analyzed
+from app.analysis.bodies import FEATURE_KEYS, from_index_body, select_features
+from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import (
     VIDEO_REQUEST_BODY,
     AnalyzeOptions,
     AnalyzeResponse,
     ClassifyResponse,
+    IndexableOptions,
     InputSpec,
     ModelInfo,
     ModelsResponse,
@@ -27,7 +29,9 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.upload import BodyLimits, receive_upload
-from app.errors import InvalidOption, VideoBertError
+from app.errors import InvalidOption, ServiceUnavailable, VideoBertError
+from app.inference.pipeline import PipelineOptions
+from app.library.library import index_options
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -49,8 +53,8 @@ _ERRORS = error_responses({
 
 
 
-async def _analyze(request: Request, task: Task, svc: Services,
-                   request_id: str, read_cache: bool) -> Response:
+async def _analyze(request: Request, task: Task, svc: Services, request_id: str,
+                   read_cache: bool, namespace: str) -> Response:
     svc.analyzer.require_ready()
     started = time.monotonic()
     svc.admission.check()  # busy: refuse before reading a byte
@@ -58,23 +62,39 @@ async def _analyze(request: Request, task: Task, svc: Services,
                               limits=BodyLimits.from_settings(svc.settings)) as upload:
         query_pairs, features = _split_features(request.query_params.multi_items(), task)
         form_pairs, form_features = _split_features(upload.form, task)
+        query_pairs, index_query = _split_index(query_pairs)
+        form_pairs, index_form = _split_index(form_pairs)
         options = RequestOptions.parse(query_pairs, form_pairs)
         features = _checked_features(features + form_features)
         if task != "summarize" and options.format == "jpeg":
             raise InvalidOption(f"format=jpeg (a contact sheet) is for /v1/summarize; "
                                 f"/v1/{task} answers JSON only.")
+        pipeline_options = options.to_pipeline()
+        indexed: dict[str, Any] = {}  # video_id (and index_error) when asked to index
         with svc.admission:  # a slot once the body is in: a slow upload holds none
-            analyzed = await svc.analyzer.analyze(
-                upload, task, options.to_pipeline(), request_id=request_id,
-                timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
-                started=started)
+            if index_form if index_form is not None else bool(index_query):
+                # One computation answers the request and fills the library entry.
+                analyzed = await svc.analyzer.analyze(
+                    upload, "index", index_options(pipeline_options), request_id=request_id,
+                    timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
+                    started=started)
+                indexed = await _index_analysed(svc, namespace, upload, analyzed.body,
+                                                pipeline_options)
+                analyzed = Analyzed(from_index_body(
+                    analyzed.body, task, thumbnails=pipeline_options.thumbnails),
+                    analyzed.was_cached)
+            else:
+                analyzed = await svc.analyzer.analyze(
+                    upload, task, pipeline_options, request_id=request_id,
+                    timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
+                    started=started)
     headers = {"X-Cache": "hit" if analyzed.was_cached else "miss"}
-    if task == "analyze":
-        return JSONResponse(select_features(analyzed.body, features), headers=headers)
     if task == "summarize" and options.format == "jpeg":
         jpeg = keyframe_sheet([analyzed.body], _shot_caption)
-        return Response(jpeg, media_type="image/jpeg", headers=headers)
-    return JSONResponse(analyzed.body, headers=headers)
+        return Response(jpeg, media_type="image/jpeg", headers={**headers, **(
+            {"X-Video-Id": str(indexed["video_id"])} if indexed.get("video_id") else {})})
+    body = select_features(analyzed.body, features) if task == "analyze" else analyzed.body
+    return JSONResponse({**body, **indexed}, headers=headers)
 
 
 def _split_features(pairs: Iterable[tuple[str, str]], task: Task
@@ -92,6 +112,36 @@ def _split_features(pairs: Iterable[tuple[str, str]], task: Task
     return rest, features
 
 
+async def _index_analysed(svc: Services, namespace: str, upload: StoredVideo,
+                          body: dict[str, Any], options: PipelineOptions) -> dict[str, Any]:
+    """Add an analysed video to the library. An index that is down does not cost the caller
+    the analysis: the answer says the video was not indexed (``index_error``) instead."""
+    try:
+        added = await svc.library.add_analyzed(namespace, upload, body, options)
+    except ServiceUnavailable as exc:
+        if exc.code != "index_unavailable":
+            raise
+        svc.metrics.library_writes.labels("failed").inc()
+        return {"video_id": None, "index_error": exc.to_dict()["error"]}
+    svc.metrics.library_writes.labels("indexed").inc()
+    return {"video_id": added.video_id}
+
+
+def _split_index(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool | None]:
+    """``index`` (true/false), apart from the analysis options; None when not given."""
+    rest, index = [], None
+    for key, value in pairs:
+        if key != "index":
+            rest.append((key, value))
+        elif value.strip().lower() in ("true", "1", "yes", "on"):
+            index = True
+        elif value.strip().lower() in ("false", "0", "no", "off", ""):
+            index = False
+        else:
+            raise InvalidOption(f"index must be true or false, got {value[:20]!r}.")
+    return rest, index
+
+
 def _checked_features(features: list[str]) -> list[str]:
     unknown = [f for f in features if f not in FEATURE_KEYS]
     if unknown:
@@ -107,14 +157,15 @@ def _shot_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
 @router.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS,
              openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
              summary="Labels for the whole video, each shot and (optionally) each sampled frame")
-async def classify(request: Request, query: Annotated[RequestOptions, Query()],
-                   svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
+async def classify(request: Request, query: Annotated[IndexableOptions, Query()],
+                   svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache,
+                  namespace: Namespace) -> Response:
     """Upload a video; get ImageNet labels at video, shot and frame level.
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/classify?top_k=5'`
     """
     del query  # validated by FastAPI for the docs; parsed with the form fields below
-    return await _analyze(request, "classify", svc, request_id, read_cache)
+    return await _analyze(request, "classify", svc, request_id, read_cache, namespace)
 
 
 @router.post("/v1/summarize", response_model=SummarizeResponse, responses={
@@ -122,21 +173,23 @@ async def classify(request: Request, query: Annotated[RequestOptions, Query()],
                      "description": "JSON summary, or a contact-sheet JPEG with format=jpeg"}},
     openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
     summary="Shots, importance curve, keyframes and a highlight selection")
-async def summarize(request: Request, query: Annotated[RequestOptions, Query()],
-                    svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
+async def summarize(request: Request, query: Annotated[IndexableOptions, Query()],
+                    svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache,
+                    namespace: Namespace) -> Response:
     """Upload a video; get its shots, keyframes and a highlight summary (15% by default).
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/summarize?format=jpeg' -o sheet.jpg`
     """
     del query
-    return await _analyze(request, "summarize", svc, request_id, read_cache)
+    return await _analyze(request, "summarize", svc, request_id, read_cache, namespace)
 
 
 @router.post("/v1/analyze", response_model=AnalyzeResponse, responses=_ERRORS,
              openapi_extra=VIDEO_REQUEST_BODY, tags=["analysis"],
              summary="Labels, shots and summary in one request (any subset, by features=)")
 async def analyze(request: Request, query: Annotated[AnalyzeOptions, Query()],
-                  svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache) -> Response:
+                  svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache,
+                  namespace: Namespace) -> Response:
     """Upload a video once; get the features you name (`labels`, `shots`, `summary`;
     default all) from one computation, as the hosted APIs' `features=[...]` do.
 
@@ -146,7 +199,7 @@ async def analyze(request: Request, query: Annotated[AnalyzeOptions, Query()],
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/analyze?features=labels,summary'`
     """
     del query
-    return await _analyze(request, "analyze", svc, request_id, read_cache)
+    return await _analyze(request, "analyze", svc, request_id, read_cache, namespace)
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process answers")

@@ -16,7 +16,16 @@ __all__ = ["AnalyzeOptions", "AnalyzeResponse", "ClassifyResponse", "ErrorBody",
            "SummarizeResponse", "error_responses"]
 
 
-class AnalyzeOptions(RequestOptions):
+class IndexableOptions(RequestOptions):
+    """For the OpenAPI document of /v1/classify and /v1/summarize: their options, plus
+    ``index`` (the route reads it itself)."""
+
+    index: bool = Field(False, description="Also add the video to your library (as POST "
+                        "/v1/videos does): the answer gains video_id, from the same "
+                        "computation.")
+
+
+class AnalyzeOptions(IndexableOptions):
     """For the OpenAPI document of /v1/analyze: its options are /v1/classify's and
     /v1/summarize's, plus which features to answer (the route reads them itself)."""
 

@@ -94,4 +94,10 @@ class VectorEngine(Protocol):
                      ) -> list[tuple[ShotRow, np.ndarray]]:
         """A stored video's shots (by index) with their vectors of ``column``."""
 
+    def needs_maintenance(self) -> bool:
+        """Whether enough has been written since the last ``maintain``."""
+
+    def maintain(self) -> list[str]:
+        """Compaction and index upkeep, outside any request (slow); says what it did."""
+
     def close(self) -> None: ...

@@ -30,6 +30,11 @@ SHOTS_PREFIX = "shots__"
 CUES_PREFIX = "cues__"
 # A table gathers one fragment per write; compacting now and then keeps scans fast.
 OPTIMIZE_EVERY_WRITES = 64
+# Under this many rows an exact scan is fast enough (bench/library_scale.py); from it on,
+# ``maintain`` gives each vector column an IVF index (exact distances within the partitions
+# searched, so recall depends on NPROBES alone; no quantisation).
+ANN_MIN_ROWS = 20_000
+NPROBES = 10
 
 
 def space_table(space: str, prefix: str = SHOTS_PREFIX) -> str:
@@ -158,9 +163,44 @@ class LanceEngine:
 
     def _wrote(self) -> None:
         self._writes += 1
-        if self._writes % OPTIMIZE_EVERY_WRITES == 0:
-            for table in [self._videos, *self._vector_tables()]:
-                table.optimize(cleanup_older_than=timedelta(hours=1))
+
+    def needs_maintenance(self) -> bool:
+        return self._writes >= OPTIMIZE_EVERY_WRITES
+
+    def maintain(self) -> list[str]:
+        """Compact the tables and fold new rows into their indexes; index a vector column
+        once its table reaches ANN_MIN_ROWS. Slow (seconds to a minute at 100k rows): the
+        library runs it in the background, never inside a request's deadline. Returns what
+        it did. Writes go on meanwhile (Lance commits each as a new version)."""
+        self._writes = 0
+        done = []
+        for table in [self._videos, *self._vector_tables()]:
+            name = table.name
+            indexed = {col for index in table.list_indices() for col in index.columns}
+            columns = ["text", "visual"] if name.startswith(SHOTS_PREFIX) else (
+                ["vector"] if name.startswith(CUES_PREFIX) else [])
+            rows = int(table.count_rows())
+            for column in columns:
+                if column not in indexed and rows >= ANN_MIN_ROWS:
+                    table.create_index(column, config=self._ivf())
+                    done.append(f"indexed {name}.{column} ({rows} rows)")
+            if "namespace" not in indexed and rows:
+                table.create_index("namespace", config=self._bitmap())
+            table.optimize(cleanup_older_than=timedelta(hours=1))
+            done.append(f"optimized {name}")
+        return done
+
+    @staticmethod
+    def _ivf() -> Any:
+        from lancedb.index import IvfFlat
+
+        return IvfFlat(distance_type="cosine")
+
+    @staticmethod
+    def _bitmap() -> Any:
+        from lancedb.index import Bitmap
+
+        return Bitmap()
 
     # -- reads -------------------------------------------------------------------------------
     def get_video(self, namespace: str, video_id: str) -> VideoRow | None:
@@ -191,7 +231,7 @@ class LanceEngine:
         if where is None:
             return []
         rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name=column)
-                .metric("cosine").where(where, prefilter=True)
+                .metric("cosine").where(where, prefilter=True).nprobes(NPROBES)
                 .select(["video_id", "shot_index", "start_s", "end_s", "labels", "_distance"])
                 .limit(limit).to_list())
         return [ShotHit(video_id=r["video_id"], shot_index=int(r["shot_index"]),
@@ -208,7 +248,7 @@ class LanceEngine:
         if where is None:
             return []
         rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-                .metric("cosine").where(where, prefilter=True)
+                .metric("cosine").where(where, prefilter=True).nprobes(NPROBES)
                 .select(["video_id", "shot_index", "start_s", "end_s", "text", "_distance"])
                 .limit(limit).to_list())
         return [CueHit(video_id=r["video_id"], shot_index=int(r["shot_index"]),

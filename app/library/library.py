@@ -111,6 +111,7 @@ class Library:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._indexing: dict[tuple[str, str], int] = {}
         self._deleted_meanwhile: set[tuple[str, str]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
 
     # -- engine ------------------------------------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -138,8 +139,28 @@ class Library:
         return self._engine
 
     async def close(self) -> None:
+        if self._maintenance is not None:
+            with contextlib.suppress(BaseException):
+                await self._maintenance  # a thread cannot be cancelled: let it finish
         if self._engine is not None:
             await asyncio.to_thread(self._engine.close)
+
+    def _maintain_if_due(self) -> None:
+        """Compaction and indexing in the background once enough was written: never inside a
+        request's deadline, one run at a time."""
+        engine = self._engine
+        if engine is None or not engine.needs_maintenance() or (
+                self._maintenance is not None and not self._maintenance.done()):
+            return
+
+        async def run() -> None:
+            try:
+                done = await asyncio.to_thread(engine.maintain)
+                log.info("video index maintenance: %s", "; ".join(done))
+            except Exception:  # the index stays usable, only slower: try again later
+                log.exception("video index maintenance failed")
+
+        self._maintenance = asyncio.create_task(run(), name="library-maintenance")
 
     # -- videos ------------------------------------------------------------------------------
     async def add(self, namespace: str, video: StoredVideo, options: PipelineOptions, *,
@@ -156,26 +177,46 @@ class Library:
                 return LibraryVideo(vid, "indexed", True, json.loads(existing.record))
         self._indexing[key] = self._indexing.get(key, 0) + 1
         try:
-            options = dataclasses.replace(options, shot_vectors=True, thumbnails=True)
-            analyzed = await self._analyzer.analyze(video, "index", options,
+            analyzed = await self._analyzer.analyze(video, "index", index_options(options),
                                                     request_id=request_id, timeout_s=timeout_s,
                                                     read_cache=read_cache)
-            body = analyzed.body
-            async with self._lock(key):
-                if key in self._deleted_meanwhile:
-                    return LibraryVideo(vid, "deleted", False, {})
-                record = _record(vid, video, body, filename)
-                row = VideoRow(video_id=vid, space=_space(body["model"]),
-                               created_at=record["created_at"], record=json.dumps(record))
-                cues = await self._cue_rows(vid, body, options.model)
-                await self._call(VectorEngine.put_video, namespace, row,
-                                 _shot_rows(vid, body), cues)
-                return LibraryVideo(vid, "indexed", False, record)
+            return await self._store(namespace, vid, video, analyzed.body, filename, options)
         finally:
-            self._indexing[key] -= 1
-            if not self._indexing[key]:
-                del self._indexing[key]
-                self._deleted_meanwhile.discard(key)
+            self._indexing_done(key)
+
+    async def add_analyzed(self, namespace: str, video: StoredVideo, body: dict[str, Any],
+                           options: PipelineOptions, *, filename: str | None = None
+                           ) -> LibraryVideo:
+        """Store what ``Analyzer.analyze(video, "index", index_options(options))`` answered
+        (``index=true`` on an analysis endpoint: one computation for both)."""
+        vid = video_id(namespace, video.sha256)
+        key = (namespace, vid)
+        self._indexing[key] = self._indexing.get(key, 0) + 1
+        try:
+            return await self._store(namespace, vid, video, body, filename, options)
+        finally:
+            self._indexing_done(key)
+
+    async def _store(self, namespace: str, vid: str, video: StoredVideo, body: dict[str, Any],
+                     filename: str | None, options: PipelineOptions) -> LibraryVideo:
+        key = (namespace, vid)
+        async with self._lock(key):
+            if key in self._deleted_meanwhile:
+                return LibraryVideo(vid, "deleted", False, {})
+            record = _record(vid, video, body, filename)
+            row = VideoRow(video_id=vid, space=_space(body["model"]),
+                           created_at=record["created_at"], record=json.dumps(record))
+            cues = await self._cue_rows(vid, body, options.model)
+            await self._call(VectorEngine.put_video, namespace, row, _shot_rows(vid, body),
+                             cues)
+        self._maintain_if_due()
+        return LibraryVideo(vid, "indexed", False, record)
+
+    def _indexing_done(self, key: tuple[str, str]) -> None:
+        self._indexing[key] -= 1
+        if not self._indexing[key]:
+            del self._indexing[key]
+            self._deleted_meanwhile.discard(key)
 
     async def _cue_rows(self, vid: str, body: dict[str, Any], model: str | None
                         ) -> list[CueRow]:
@@ -214,6 +255,7 @@ class Library:
             if being_indexed:
                 self._deleted_meanwhile.add(key)
             existed = await self._call(VectorEngine.delete_video, namespace, vid)
+        self._maintain_if_due()
         if not existed and not being_indexed:
             raise _not_found(vid)
 
@@ -350,6 +392,12 @@ class Library:
 
 
 # -- records -----------------------------------------------------------------------------------
+
+def index_options(options: PipelineOptions) -> PipelineOptions:
+    """What the "index" analysis computes on top of the caller's options: each shot's vectors,
+    and the keyframe thumbnails that hits show."""
+    return dataclasses.replace(options, shot_vectors=True, thumbnails=True)
+
 
 @dataclass(frozen=True)
 class _Hit:

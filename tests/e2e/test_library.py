@@ -290,6 +290,40 @@ def test_an_unusable_index_is_a_503_and_analysis_goes_on(
         data = sample_clip("bikes.mp4").read_bytes()
         assert http.post("/v1/videos", files={"video": ("v.mp4", data)}).status_code == 503
         assert http.post("/v1/classify", files={"video": ("v.mp4", data)}).status_code == 200
+        # Asked to index as well, the analysis still answers, and says it was not indexed.
+        both = http.post("/v1/analyze", files={"video": ("v.mp4", data)},
+                         params={"index": "true"})
+        assert both.status_code == 200, both.text
+        assert both.json()["video_id"] is None and both.json()["shots"]
+        assert both.json()["index_error"]["code"] == "index_unavailable"
+        metrics = http.get("/metrics").text
+        assert 'videobert_library_writes_total{outcome="failed"} 2.0' in metrics
+
+
+def test_an_analysis_can_index_what_it_analysed(client: TestClient, tmp_path: Path) -> None:
+    data = join_sample_clips(tmp_path / "edit.mp4", [("bikes.mp4", 0.0, 2.0),
+                                                     ("carphone_pristine.mp4", 0.0, 2.0)],
+                             size=(320, 240)).read_bytes()
+    plain = client.post("/v1/analyze", files={"video": ("e.mp4", data)}, headers=A)
+    indexed = client.post("/v1/analyze", files={"video": ("e.mp4", data)},
+                          params={"index": "true"}, headers=A)
+    assert indexed.status_code == 200, indexed.text
+    body = indexed.json()
+    vid = body.pop("video_id")
+    assert "shot_vectors" not in body
+    same = {k for k in plain.json() if k not in ("request_id", "timings")}
+    assert {k: body[k] for k in same} == {k: plain.json()[k] for k in same}
+    stored = client.get(f"/v1/videos/{vid}", headers=A).json()
+    assert [s["start_s"] for s in stored["shots"]] == [s["start_s"] for s in body["shots"]]
+    # The same options on another endpoint: the same computation, from the cache.
+    again = client.post("/v1/classify", files={"video": ("e.mp4", data)},
+                        data={"index": "true"}, headers=A)
+    assert again.status_code == 200 and again.headers["X-Cache"] == "hit"
+    assert again.json()["video_id"] == vid and "shots" not in again.json()
+    bad = client.post("/v1/classify", files={"video": ("e.mp4", data)},
+                      params={"index": "maybe"}, headers=A)
+    assert bad.status_code == 422
+    assert client.delete(f"/v1/videos/{vid}", headers=A).status_code == 200
 
 
 def test_what_is_said_is_returned_and_found(client: TestClient, tmp_path: Path) -> None:

@@ -106,3 +106,31 @@ async def test_a_stuck_engine_answers_503_in_bounded_time(tmp_path: Path) -> Non
     assert caught.value.code == "index_unavailable"
     assert time.monotonic() - started < 5
     unblock.set()
+
+
+def test_maintenance_indexes_a_grown_table_and_search_still_finds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.library import lance
+    from app.library.engine import ShotRow, VideoRow
+
+    monkeypatch.setattr(lance, "ANN_MIN_ROWS", 1000)
+    engine = LanceEngine(tmp_path / "lib")
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(1200, 8)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    for v in range(120):
+        vid = video_id("ns", f"{v:064x}")
+        shots = [ShotRow(vid, i, float(i), i + 1.0, i + 0.5, ["x"], text[v * 10 + i],
+                         np.ones(4, np.float32) / 2) for i in range(10)]
+        engine.put_video("ns", VideoRow(vid, "m-1", float(v), "{}"), shots, [])
+    assert engine.needs_maintenance()
+    done = engine.maintain()
+    assert any(step.startswith("indexed shots__m_1.text") for step in done), done
+    assert not engine.needs_maintenance()
+    hits = engine.search("ns", "m-1", "text", text[555], 5)
+    assert (hits[0].video_id, hits[0].shot_index) == (video_id("ns", f"{55:064x}"), 5)
+    assert engine.search("other", "m-1", "text", text[555], 5) == []
+    # Deleting after indexing removes the vectors from the index's answers too.
+    engine.delete_video("ns", video_id("ns", f"{55:064x}"))
+    assert video_id("ns", f"{55:064x}") not in {
+        h.video_id for h in engine.search("ns", "m-1", "text", text[555], 20)}
