@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.docs_pages import mount_offline_docs
 from app.api.jobs import router as jobs_router
+from app.api.kserve import router as kserve_router
 from app.api.library import router as library_router
 from app.api.middleware import (
     AuthAndRateLimitMiddleware,
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(jobs_router)
     app.include_router(library_router)
+    app.include_router(kserve_router)
 
     @app.exception_handler(VideoBertError)
     async def domain_error(request: Request, exc: VideoBertError) -> JSONResponse:

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(REPO_ROOT / "data", description="The service's own files: the "
                            "embedded video library (LanceDB) lives in <data_dir>/library and "
                            "survives restarts.")
+    vector_url: str | None = Field(
+        None, pattern=r"^(https?://|file:)", description="The library in a Qdrant server "
+        "(http://qdrant:6333), which shards and replicates; file:/path is qdrant-client's local "
+        "mode, for development only. Unset: the embedded LanceDB in data_dir.")
     library_timeout_s: float = Field(5.0, gt=0, description="A vector engine call slower than "
                                      "this answers 503 index_unavailable.")
     page_token_secret: str | None = Field(

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # needs one like the API (Prometheus sends it as a bearer token: README, VIDEOBERT_API_KEYS), as a
 # deployment without a proxy would otherwise publish its traffic figures.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/redoc",
-                        "/docs/oauth2-redirect"})
+                        "/docs/oauth2-redirect", "/v2/health/live", "/v2/health/ready"})
 OPEN_PREFIXES = ("/docs-assets/",)  # the docs pages' scripts and styles
 
 
@@ -46,7 +46,8 @@ async def send_error(send: Send, err: VideoBertError, request_id: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live",
+                         "/v2/health/ready"})
 
 
 class OpenRequestLimitMiddleware:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -276,6 +277,119 @@ async def receive_upload(request: Request, *, upload_dir: Path | None, limits: B
         yield Upload(path=path, sha256=digest, size_bytes=sink.size,
                      form=reader.form if reader else [],
                      field_name=reader.file_field or VIDEO_FIELD if reader else VIDEO_FIELD)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+# --- the Open Inference Protocol's binary data extension -------------------------------------
+
+MAX_TENSOR_HEADER_BYTES = 64 * 1024
+
+
+class _TensorReader:
+    """A KServe v2 / Triton request with the binary data extension: a JSON header of
+    ``header_length`` bytes, then the one BYTES tensor ``video`` of shape [1] (a 4-byte
+    little-endian length, then the file), streamed to the sink like any upload."""
+
+    def __init__(self, header_length: int, sink: _Sink) -> None:
+        self.header_length = header_length
+        self.sink = sink
+        self.header: dict[str, object] | None = None
+        self._raw = bytearray()
+        self._prefix = bytearray()
+        self._binary_size = 0
+        self._remaining = -1
+
+    def feed(self, chunk: bytes) -> None:
+        if self.header is None:
+            need = self.header_length - len(self._raw)
+            self._raw += chunk[:need]
+            chunk = chunk[need:]
+            if len(self._raw) < self.header_length:
+                return
+            self.header, self._binary_size = _tensor_header(bytes(self._raw))
+        if len(self._prefix) < 4:
+            need = 4 - len(self._prefix)
+            self._prefix += chunk[:need]
+            chunk = chunk[need:]
+            if len(self._prefix) < 4:
+                return
+            self._remaining = int.from_bytes(self._prefix, "little")
+            if self._remaining != self._binary_size - 4:
+                raise BadRequest("The 'video' tensor's element length does not match its "
+                                 "binary_data_size: send one element (shape [1]).")
+        if len(chunk) > self._remaining:
+            raise BadRequest("The body holds more bytes than the inputs' binary_data_size.")
+        self._remaining -= len(chunk)
+        self.sink.write(chunk)
+
+    def finish(self) -> None:
+        if self.header is None or self._remaining != 0:
+            raise BadRequest("The body ended before the header and binary data it announced.")
+
+
+def _tensor_header(raw: bytes) -> tuple[dict[str, object], int]:
+    """The JSON header, and the binary size of its one input (checked: ``video``, BYTES, [1])."""
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The inference header is not JSON.") from None
+    inputs = header.get("inputs") if isinstance(header, dict) else None
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise BadRequest("Send exactly one input: the BYTES tensor 'video' of shape [1].")
+    video = inputs[0]
+    params = video.get("parameters") if isinstance(video.get("parameters"), dict) else {}
+    size = params.get("binary_data_size") if isinstance(params, dict) else None
+    if video.get("name") != VIDEO_FIELD or video.get("datatype") != "BYTES" or \
+            video.get("shape") != [1]:
+        raise BadRequest("The input must be the BYTES tensor 'video' of shape [1].")
+    if not isinstance(size, int) or size < 5:
+        raise BadRequest("Send the video with the binary data extension (the input's "
+                         "parameters.binary_data_size), as tritonclient does with "
+                         "binary_data=True.")
+    return header, size
+
+
+@contextlib.asynccontextmanager
+async def receive_tensor_upload(request: Request, *, upload_dir: Path | None,
+                                limits: BodyLimits) -> AsyncIterator[tuple[dict[str, object],
+                                                                           Upload]]:
+    """An inference request's JSON header and its video, streamed to a temp file (removed when
+    the block exits) under the same size, time and rate limits as any upload."""
+    declared_header = request.headers.get("inference-header-content-length")
+    if declared_header is None or not declared_header.isdigit():
+        raise BadRequest("Send the video with the binary data extension "
+                         "(Inference-Header-Content-Length), as tritonclient does with "
+                         "binary_data=True; JSON tensors cannot carry a video file.")
+    header_length = int(declared_header)
+    if not 0 < header_length <= MAX_TENSOR_HEADER_BYTES:
+        raise BadRequest(f"The inference header must be 1..{MAX_TENSOR_HEADER_BYTES} bytes.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and \
+            int(declared) > limits.max_bytes + header_length + 4:
+        raise PayloadTooLarge(_too_large_message(limits.max_bytes))
+    fd, path = owned_temp_file("vbs-upload", upload_dir)
+    try:
+        sink = _Sink(fd, limits.max_bytes)
+        reader = _TensorReader(header_length, sink)
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                async for chunk in _paced(request.stream(), limits):
+                    reader.feed(chunk)
+            reader.finish()
+        except TimeoutError:
+            raise RequestBodyTimeout(
+                f"The request did not arrive within {limits.timeout_s:.0f} s.") from None
+        except ClientDisconnect:
+            raise ClientGone() from None
+        finally:
+            digest = sink.close()
+        if sink.size == 0:
+            raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
+                                   code="empty_upload")
+        assert reader.header is not None
+        yield reader.header, Upload(path=path, sha256=digest, size_bytes=sink.size)
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -121,9 +121,9 @@ class Library:
             result: T = await asyncio.wait_for(asyncio.to_thread(method, *args), self._timeout_s)
         except TimeoutError as exc:
             raise _unavailable(f"did not answer within {self._timeout_s:g} s") from exc
-        except (OSError, RuntimeError) as exc:
-            log.warning("vector engine failed: %s", exc)
-            raise _unavailable(str(exc)[:200]) from exc
+        except Exception as exc:  # the engine's client raises its own kinds (HTTP, gRPC, I/O)
+            log.warning("vector engine failed in %s", fn.__name__, exc_info=True)
+            raise _unavailable(f"{type(exc).__name__}") from exc
         return result
 
     async def _engine_open(self) -> VectorEngine:
@@ -134,8 +134,9 @@ class Library:
                 try:
                     self._engine = await asyncio.wait_for(asyncio.to_thread(self._open_engine),
                                                           self._timeout_s * 4)
-                except (TimeoutError, OSError, RuntimeError, ValueError) as exc:
-                    raise _unavailable(f"could not be opened: {exc}") from exc
+                except Exception as exc:
+                    log.warning("vector engine could not be opened", exc_info=True)
+                    raise _unavailable(f"could not be opened ({type(exc).__name__})") from exc
         return self._engine
 
     async def close(self) -> None:

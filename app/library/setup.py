@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from app.analysis import Analyzer
+from app.library.engine import VectorEngine
 from app.library.lance import LanceEngine
 from app.library.library import Library
 from app.library.tokens import PageTokens
@@ -17,13 +18,22 @@ log = logging.getLogger(__name__)
 
 
 def build_library(settings: Settings, analyzer: Analyzer) -> Library:
-    """The library in ``<data_dir>/library``; its engine opens on first use (the CLI and the
-    job workers never pay for it)."""
+    """The library in ``<data_dir>/library`` (or the Qdrant at ``vector_url``); its engine
+    opens on first use (the CLI and the job workers never pay for it)."""
     folder = settings.data_dir / "library"
     tokens = PageTokens(settings.page_token_secret.encode() if settings.page_token_secret
                         else lambda: _local_secret(folder))
-    return Library(analyzer=analyzer, open_engine=lambda: LanceEngine(folder),
-                   tokens=tokens, engine_timeout_s=settings.library_timeout_s)
+    url = settings.vector_url
+
+    def open_engine() -> VectorEngine:
+        if url:
+            from app.library.qdrant import QdrantEngine  # qdrant-client only when chosen
+
+            return QdrantEngine(url, timeout_s=settings.library_timeout_s)
+        return LanceEngine(folder)
+
+    return Library(analyzer=analyzer, open_engine=open_engine, tokens=tokens,
+                   engine_timeout_s=settings.library_timeout_s)
 
 
 def _local_secret(folder: Path) -> bytes:

@@ -1,6 +1,9 @@
-"""The video library over HTTP: the real default model, real clips, the real embedded LanceDB.
+"""The video library over HTTP: the real default model and real clips, on each engine: the
+embedded LanceDB, and Qdrant through qdrant-client's local mode (no Qdrant server can be
+installed here; the client's code path is the server's).
 
-One app with two API keys (two namespaces); the tests run in file order on one library.
+One app with two API keys (two namespaces) per engine; the tests run in file order on one
+library.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ def _wait_ready(http: TestClient) -> None:
     raise AssertionError(f"not ready: {http.get('/readyz').json()}")
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+@pytest.fixture(scope="module", params=["lance", "qdrant-local"])
+def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Settings:
+    data = tmp_path_factory.mktemp("data")
     return Settings(upload_dir=tmp_path_factory.mktemp("uploads"), decode_workers=1,
-                    data_dir=tmp_path_factory.mktemp("data"),
-                    api_keys=[A["X-API-Key"], B["X-API-Key"]])
+                    data_dir=data, api_keys=[A["X-API-Key"], B["X-API-Key"]],
+                    vector_url=f"file:{data / 'qdrant'}" if request.param != "lance" else None)
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +272,9 @@ def test_delete_removes_every_vector(client: TestClient, library: dict[str, str]
 
 def test_the_library_survives_a_restart(client: TestClient, settings: Settings,
                                         library: dict[str, str]) -> None:
+    if settings.vector_url:
+        pytest.skip("qdrant-client's local mode lets one process at a time open its folder; "
+                    "the Qdrant server keeps what it stores")
     before = _search(client, query="a person riding a bicycle", top_k=3)
     with _client(settings) as fresh:
         _wait_ready(fresh)
@@ -298,6 +306,20 @@ def test_an_unusable_index_is_a_503_and_analysis_goes_on(
         assert both.json()["index_error"]["code"] == "index_unavailable"
         metrics = http.get("/metrics").text
         assert 'videobert_library_writes_total{outcome="failed"} 2.0' in metrics
+
+
+def test_a_stopped_server_engine_is_a_503_in_bounded_time(tmp_path: Path) -> None:
+    closed = "http://127.0.0.1:9"  # nothing listens there: the server is down
+    settings = Settings(upload_dir=tmp_path, decode_workers=1, data_dir=tmp_path,
+                        vector_url=closed, library_timeout_s=2.0)
+    with _client(settings) as http:
+        _wait_ready(http)
+        started = time.monotonic()
+        response = http.post("/v1/search", json={"query": "a bicycle"})
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "index_unavailable"
+        assert time.monotonic() - started < 20
+        assert http.get("/v1/videos").status_code == 503
 
 
 def test_an_analysis_can_index_what_it_analysed(client: TestClient, tmp_path: Path) -> None:
