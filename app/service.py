@@ -74,7 +74,7 @@ class Services:
         await models.start(background=background_warmup)
         analyzer = Analyzer(models=models, cache=cache, decode_pool=decode_pool, metrics=metrics)
         jobs = JobManager.from_settings(s, analyzer)
-        library = build_library(s, analyzer)
+        library = build_library(s, analyzer, metrics)
         return cls(settings=s, metrics=metrics, admission=admission, cache=cache,
                    decode_pool=decode_pool, models=models, analyzer=analyzer, jobs=jobs,
                    library=library)

@@ -18,13 +18,7 @@ from app.analysis.options import RequestOptions
 from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, error_responses
 from app.api.upload import BodyLimits, receive_upload
-from app.errors import (
-    BadRequest,
-    InvalidOption,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    UnsupportedMedia,
-)
+from app.errors import BadRequest, InvalidOption, PayloadTooLarge, UnsupportedMedia
 from app.library import SearchQuery
 from app.library.library import MAX_QUERY_CHARS, MAX_TOP_K
 
@@ -107,16 +101,10 @@ async def add_video(request: Request, svc: ServicesDep, namespace: Namespace,
             raise InvalidOption(f"name is {len(name)} characters; at most {MAX_NAME_CHARS}.")
         options = RequestOptions.parse([(k, v) for k, v in pairs if k != "name"])
         with svc.admission:
-            try:
-                added = await svc.library.add(namespace, upload, options.to_pipeline(),
-                                              request_id=request_id, filename=name,
-                                              timeout_s=svc.settings.request_timeout_s,
-                                              read_cache=read_cache)
-            except ServiceUnavailable:
-                svc.metrics.library_writes.labels("failed").inc()
-                raise
-    if not added.already_indexed:
-        svc.metrics.library_writes.labels("indexed").inc()
+            added = await svc.library.add(namespace, upload, options.to_pipeline(),
+                                          request_id=request_id, filename=name,
+                                          timeout_s=svc.settings.request_timeout_s,
+                                          read_cache=read_cache)
     record = added.record
     body = {"video_id": added.video_id, "status": added.status,
             "already_indexed": added.already_indexed,

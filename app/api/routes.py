@@ -11,9 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.analysis import StoredVideo, Task, keyframe_sheet
-from app.analysis.analyzer import Analyzed
-from app.analysis.bodies import FEATURE_KEYS, from_index_body, select_features
+from app.analysis import Task, keyframe_sheet
+from app.analysis.bodies import FEATURE_KEYS, select_features
 from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import (
     VIDEO_REQUEST_BODY,
@@ -29,9 +28,7 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.upload import BodyLimits, receive_upload
-from app.errors import InvalidOption, ServiceUnavailable, VideoBertError
-from app.inference.pipeline import PipelineOptions
-from app.library.library import index_options
+from app.errors import InvalidOption, VideoBertError
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -73,16 +70,10 @@ async def _analyze(request: Request, task: Task, svc: Services, request_id: str,
         indexed: dict[str, Any] = {}  # video_id (and index_error) when asked to index
         with svc.admission:  # a slot once the body is in: a slow upload holds none
             if index_form if index_form is not None else bool(index_query):
-                # One computation answers the request and fills the library entry.
-                analyzed = await svc.analyzer.analyze(
-                    upload, "index", index_options(pipeline_options), request_id=request_id,
+                analyzed, indexed = await svc.library.analyze_and_add(
+                    namespace, upload, task, pipeline_options, request_id=request_id,
                     timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
                     started=started)
-                indexed = await _index_analysed(svc, namespace, upload, analyzed.body,
-                                                pipeline_options)
-                analyzed = Analyzed(from_index_body(
-                    analyzed.body, task, thumbnails=pipeline_options.thumbnails),
-                    analyzed.was_cached)
             else:
                 analyzed = await svc.analyzer.analyze(
                     upload, task, pipeline_options, request_id=request_id,
@@ -110,21 +101,6 @@ def _split_features(pairs: Iterable[tuple[str, str]], task: Task
         else:
             features += [f.strip() for f in value.split(",") if f.strip()]
     return rest, features
-
-
-async def _index_analysed(svc: Services, namespace: str, upload: StoredVideo,
-                          body: dict[str, Any], options: PipelineOptions) -> dict[str, Any]:
-    """Add an analysed video to the library. An index that is down does not cost the caller
-    the analysis: the answer says the video was not indexed (``index_error``) instead."""
-    try:
-        added = await svc.library.add_analyzed(namespace, upload, body, options)
-    except ServiceUnavailable as exc:
-        if exc.code != "index_unavailable":
-            raise
-        svc.metrics.library_writes.labels("failed").inc()
-        return {"video_id": None, "index_error": exc.to_dict()["error"]}
-    svc.metrics.library_writes.labels("indexed").inc()
-    return {"video_id": added.video_id}
 
 
 def _split_index(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool | None]:
@@ -159,7 +135,7 @@ def _shot_caption(body: Mapping[str, Any], keyframe: Mapping[str, Any]) -> str:
              summary="Labels for the whole video, each shot and (optionally) each sampled frame")
 async def classify(request: Request, query: Annotated[IndexableOptions, Query()],
                    svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache,
-                  namespace: Namespace) -> Response:
+                   namespace: Namespace) -> Response:
     """Upload a video; get ImageNet labels at video, shot and frame level.
 
     `curl -F video=@clip.mp4 'http://localhost:8000/v1/classify?top_k=5'`

@@ -21,13 +21,15 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from app.analysis import Analyzer, StoredVideo
-from app.analysis.bodies import decode_vectors
+from app.analysis import Analyzer, StoredVideo, Task
+from app.analysis.analyzer import Analyzed
+from app.analysis.bodies import decode_vectors, from_index_body
 from app.errors import InvalidOption, NotFound, ServiceUnavailable
 from app.inference.pipeline import PipelineOptions
 from app.library.engine import Column, CueRow, ShotRow, VectorEngine, VideoRow
 from app.library.ids import is_video_id, video_id
 from app.library.tokens import PageTokens, query_scope
+from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,8 +101,9 @@ class SearchPage:
 
 class Library:
     def __init__(self, *, analyzer: Analyzer, open_engine: Callable[[], VectorEngine],
-                 tokens: PageTokens, engine_timeout_s: float) -> None:
+                 tokens: PageTokens, engine_timeout_s: float, metrics: Metrics) -> None:
         self._analyzer = analyzer
+        self._metrics = metrics
         self._open_engine = open_engine
         self._engine: VectorEngine | None = None
         self._opening = asyncio.Lock()
@@ -173,7 +176,11 @@ class Library:
         key = (namespace, vid)
         space = _space(self._analyzer.model_identity(options.model))
         if read_cache:
-            existing = await self._call(VectorEngine.get_video, namespace, vid)
+            try:
+                existing = await self._call(VectorEngine.get_video, namespace, vid)
+            except ServiceUnavailable:
+                self._metrics.library_writes.labels("failed").inc()
+                raise
             if existing is not None and existing.space == space:
                 return LibraryVideo(vid, "indexed", True, json.loads(existing.record))
         self._indexing[key] = self._indexing.get(key, 0) + 1
@@ -185,16 +192,34 @@ class Library:
         finally:
             self._indexing_done(key)
 
-    async def add_analyzed(self, namespace: str, video: StoredVideo, body: dict[str, Any],
-                           options: PipelineOptions, *, filename: str | None = None
-                           ) -> LibraryVideo:
-        """Store what ``Analyzer.analyze(video, "index", index_options(options))`` answered
-        (``index=true`` on an analysis endpoint: one computation for both)."""
+    async def analyze_and_add(self, namespace: str, video: StoredVideo, task: Task,
+                              options: PipelineOptions, *, request_id: str, timeout_s: float,
+                              read_cache: bool = True, started: float | None = None
+                              ) -> tuple[Analyzed, dict[str, Any]]:
+        """``index=true`` on an analysis endpoint: one "index" computation answers ``task``
+        and fills the library entry. Returns the task's answer and what to add to it:
+        ``video_id``, or ``video_id: None`` and ``index_error`` when the index is unavailable
+        (the caller still gets the analysis)."""
+        analyzed = await self._analyzer.analyze(video, "index", index_options(options),
+                                                request_id=request_id, timeout_s=timeout_s,
+                                                read_cache=read_cache, started=started)
+        answer = Analyzed(from_index_body(analyzed.body, task, thumbnails=options.thumbnails),
+                          analyzed.was_cached)
+        try:
+            added = await self._add_analyzed(namespace, video, analyzed.body, options)
+        except ServiceUnavailable as exc:
+            if exc.code != "index_unavailable":
+                raise
+            return answer, {"video_id": None, "index_error": exc.to_dict()["error"]}
+        return answer, {"video_id": added.video_id}
+
+    async def _add_analyzed(self, namespace: str, video: StoredVideo, body: dict[str, Any],
+                            options: PipelineOptions) -> LibraryVideo:
         vid = video_id(namespace, video.sha256)
         key = (namespace, vid)
         self._indexing[key] = self._indexing.get(key, 0) + 1
         try:
-            return await self._store(namespace, vid, video, body, filename, options)
+            return await self._store(namespace, vid, video, body, None, options)
         finally:
             self._indexing_done(key)
 
@@ -208,8 +233,13 @@ class Library:
             row = VideoRow(video_id=vid, space=_space(body["model"]),
                            created_at=record["created_at"], record=json.dumps(record))
             cues = await self._cue_rows(vid, body, options.model)
-            await self._call(VectorEngine.put_video, namespace, row, _shot_rows(vid, body),
-                             cues)
+            try:
+                await self._call(VectorEngine.put_video, namespace, row,
+                                 _shot_rows(vid, body), cues)
+            except ServiceUnavailable:
+                self._metrics.library_writes.labels("failed").inc()
+                raise
+        self._metrics.library_writes.labels("indexed").inc()
         self._maintain_if_due()
         return LibraryVideo(vid, "indexed", False, record)
 
@@ -239,7 +269,7 @@ class Library:
         return record
 
     async def list_videos(self, namespace: str, limit: int, page_token: str | None
-                   ) -> tuple[list[dict[str, Any]], int, str | None]:
+                          ) -> tuple[list[dict[str, Any]], int, str | None]:
         if not 1 <= limit <= MAX_TOP_K:
             raise InvalidOption(f"limit must be 1..{MAX_TOP_K}, got {limit}.")
         scope = query_scope(namespace, "videos", limit)

@@ -12,12 +12,13 @@ from app.library.engine import VectorEngine
 from app.library.lance import LanceEngine
 from app.library.library import Library
 from app.library.tokens import PageTokens
+from app.metrics import Metrics
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def build_library(settings: Settings, analyzer: Analyzer) -> Library:
+def build_library(settings: Settings, analyzer: Analyzer, metrics: Metrics) -> Library:
     """The library in ``<data_dir>/library`` (or the Qdrant at ``vector_url``); its engine
     opens on first use (the CLI and the job workers never pay for it)."""
     folder = settings.data_dir / "library"
@@ -33,7 +34,7 @@ def build_library(settings: Settings, analyzer: Analyzer) -> Library:
         return LanceEngine(folder)
 
     return Library(analyzer=analyzer, open_engine=open_engine, tokens=tokens,
-                   engine_timeout_s=settings.library_timeout_s)
+                   engine_timeout_s=settings.library_timeout_s, metrics=metrics)
 
 
 def _local_secret(folder: Path) -> bytes:

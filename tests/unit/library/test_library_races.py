@@ -20,6 +20,7 @@ from app.library import Library, SearchQuery
 from app.library.ids import video_id
 from app.library.lance import LanceEngine
 from app.library.tokens import PageTokens
+from app.metrics import Metrics
 
 MODEL = {"name": "m", "version": "1"}
 
@@ -60,7 +61,7 @@ class SlowAnalyzer:
 
 def _library(engine_factory: Any, analyzer: Any, timeout_s: float = 5.0) -> Library:
     return Library(analyzer=analyzer, open_engine=engine_factory,
-                   tokens=PageTokens(b"s" * 32), engine_timeout_s=timeout_s)
+                   tokens=PageTokens(b"s" * 32), engine_timeout_s=timeout_s, metrics=Metrics())
 
 
 def _video(tmp_path: Path, sha: str) -> StoredVideo:
