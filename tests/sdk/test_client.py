@@ -139,11 +139,17 @@ def test_library_and_search(server: str) -> None:
 
 
 def test_the_async_client(server: str) -> None:
-    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def main() -> tuple[Any, Any]:
         async with AsyncClient(server) as client:
             body = await client.classify(sample_clip("carphone_pristine.mp4"))
             job = await client.submit(sample_clip("carphone_pristine.mp4"), task="classify")
-            return body, await client.wait(job["id"])
+            done = await client.wait(job["id"])
+            added = await client.add_video(sample_clip("carphone_pristine.mp4"))
+            hits = (await client.search("a man in a suit and tie", top_k=1))["hits"]
+            assert hits[0]["video_id"] == added["video_id"]
+            assert (await client.video(added["video_id"]))["shots"]
+            assert (await client.delete_video(added["video_id"]))["deleted"] is True
+            return body, done
 
     body, job = asyncio.run(main())
     assert job["status"] == "succeeded" and _same(body, job["result"])

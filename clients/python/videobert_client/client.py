@@ -232,7 +232,7 @@ def _draw(job: Mapping[str, Any]) -> None:
 
 
 class AsyncClient(_Base):
-    """The same methods as ``Client`` for asyncio (analysis, jobs and search)."""
+    """The same methods as ``Client`` for asyncio (``wait`` draws no progress bar)."""
 
     def __init__(self, base_url: str = "http://localhost:8000", *, api_key: str | None = None,
                  timeout: float = 300.0, retry: RetryPolicy | None = None) -> None:
@@ -281,6 +281,13 @@ class AsyncClient(_Base):
                                                      params=_params(options))
         return result
 
+    async def analyze(self, video: PathLike | IO[bytes], features: list[str] | None = None,
+                      **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", "/v1/analyze", video=video,
+            params=_params({**options, "features": ",".join(features) if features else None}))
+        return result
+
     async def submit(self, video: PathLike | IO[bytes], task: str = "summarize",
                      **options: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(
@@ -295,7 +302,44 @@ class AsyncClient(_Base):
                 return job
             await asyncio.sleep(poll_s)
 
-    async def search(self, query: str, **options: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", "/v1/search",
-                                                     json={"query": query, **options})
+    async def job(self, job_id: str) -> Job:
+        result: Job = await self._request("GET", f"/v1/jobs/{job_id}")
+        return result
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("DELETE", f"/v1/jobs/{job_id}")
+        return result
+
+    async def add_video(self, video: PathLike | IO[bytes], name: str | None = None,
+                        **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", "/v1/videos", video=video, params=_params({**options, "name": name}))
+        return result
+
+    async def videos(self, limit: int = 20, page_token: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "GET", "/v1/videos", params=_params({"limit": limit, "page_token": page_token}))
+        return result
+
+    async def video(self, video_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("GET", f"/v1/videos/{video_id}")
+        return result
+
+    async def delete_video(self, video_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("DELETE", f"/v1/videos/{video_id}")
+        return result
+
+    async def search(self, query: str | None = None, *,
+                     example: PathLike | IO[bytes] | None = None,
+                     image: PathLike | IO[bytes] | None = None, **options: Any
+                     ) -> dict[str, Any]:
+        """As ``Client.search``."""
+        if example is not None or image is not None:
+            data = {k: ",".join(v) if k == "search_in" else str(v) for k, v in options.items()}
+            result: dict[str, Any] = await self._request(
+                "POST", "/v1/search", video=example if example is not None else image,
+                field="video" if example is not None else "image", data=data)
+            return result
+        body = {k: v for k, v in {"query": query, **options}.items() if v is not None}
+        result = await self._request("POST", "/v1/search", json=body)
         return result
