@@ -15,9 +15,10 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
@@ -218,6 +219,74 @@ async def _paced(chunks: AsyncIterator[bytes], limits: BodyLimits) -> AsyncItera
         received += len(chunk)
         yield chunk
 
+class _BodyReader(Protocol):
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _RawReader:
+    """A raw ``video/*`` body: every byte is the video."""
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+
+    def feed(self, chunk: bytes) -> None:
+        self.sink.write(chunk)
+
+    def finish(self) -> None:
+        return None
+
+
+def _multipart_reader(boundary: bytes, sink: _Sink, file_fields: tuple[str, ...]
+                      ) -> _MultipartReader:
+    try:
+        return _MultipartReader(boundary, sink, file_fields)
+    except FormParserError as exc:  # a boundary over 256 characters
+        raise _malformed(exc) from None
+
+
+R = TypeVar("R", bound=_BodyReader)
+
+
+@contextlib.asynccontextmanager
+async def _streamed(request: Request, upload_dir: Path | None, limits: BodyLimits,
+                    make_reader: Callable[[_Sink], R], late: str
+                    ) -> AsyncIterator[tuple[Path, str, int, R]]:
+    """The one way a body reaches disk: a server-named temp file (removed when the block
+    exits), hashed while streaming, under the size limit, the whole-body deadline (``late``
+    is the 408's message) and the minimum rate. Yields the path, sha256, size and the reader
+    that parsed the body."""
+    fd, path = owned_temp_file("vbs-upload", upload_dir)  # swept if this process dies
+    try:
+        sink = _Sink(fd, limits.max_bytes)
+        try:
+            reader = make_reader(sink)
+        except BaseException:
+            sink.close()
+            raise
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                async for chunk in _paced(request.stream(), limits):
+                    reader.feed(chunk)
+            reader.finish()
+        except TimeoutError:
+            raise RequestBodyTimeout(late) from None
+        except ClientDisconnect:
+            raise ClientGone() from None
+        finally:
+            digest = sink.close()
+        yield path, digest, sink.size, reader
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _require_bytes(size: int) -> None:
+    if size == 0:
+        raise UnsupportedMedia("The uploaded video is empty (0 bytes).", code="empty_upload")
+
+
 @contextlib.asynccontextmanager
 async def receive_upload(request: Request, *, upload_dir: Path | None, limits: BodyLimits,
                          file_fields: tuple[str, ...] = (VIDEO_FIELD,)
@@ -243,43 +312,23 @@ async def receive_upload(request: Request, *, upload_dir: Path | None, limits: B
     if is_multipart and not boundary:
         raise BadRequest("The multipart Content-Type has no boundary parameter.")
 
-    fd, path = owned_temp_file("vbs-upload", upload_dir)  # swept if this process dies
-    try:
-        sink = _Sink(fd, max_bytes)
-        try:
-            reader = _MultipartReader(boundary, sink, file_fields) if boundary else None
-        except FormParserError as exc:  # a boundary over 256 characters
-            sink.close()
-            raise _malformed(exc) from None
-        try:
-            async with asyncio.timeout(limits.timeout_s):
-                async for chunk in _paced(request.stream(), limits):
-                    if reader:
-                        reader.feed(chunk)
-                    else:
-                        sink.write(chunk)
-            if reader:
-                reader.finish()
-        except TimeoutError:
-            raise RequestBodyTimeout(
-                f"The upload did not arrive within {limits.timeout_s:.0f} s. Send it faster, "
-                "or upload long videos through POST /v1/jobs.") from None
-        except ClientDisconnect:
-            raise ClientGone() from None
-        finally:
-            digest = sink.close()
-        if reader and not reader.saw_video:
-            raise BadRequest(f"No file field '{VIDEO_FIELD}' in the form. Send the video as "
-                             f"-F {VIDEO_FIELD}=@clip.mp4.")
-        if sink.size == 0:
-            raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
-                                   code="empty_upload")
-        yield Upload(path=path, sha256=digest, size_bytes=sink.size,
-                     form=reader.form if reader else [],
-                     field_name=reader.file_field or VIDEO_FIELD if reader else VIDEO_FIELD)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    make_reader: Callable[[_Sink], _MultipartReader | _RawReader] = (
+        (lambda sink: _multipart_reader(boundary, sink, file_fields)) if boundary
+        else _RawReader)
+    late = (f"The upload did not arrive within {limits.timeout_s:.0f} s. Send it faster, "
+            "or upload long videos through POST /v1/jobs.")
+    async with _streamed(request, upload_dir, limits, make_reader, late) as (
+            path, digest, size, reader):
+        form: list[tuple[str, str]] = []
+        field_name = VIDEO_FIELD
+        if isinstance(reader, _MultipartReader):
+            if not reader.saw_video:
+                raise BadRequest(f"No file field '{VIDEO_FIELD}' in the form. Send the video "
+                                 f"as -F {VIDEO_FIELD}=@clip.mp4.")
+            form, field_name = reader.form, reader.file_field or VIDEO_FIELD
+        _require_bytes(size)
+        yield Upload(path=path, sha256=digest, size_bytes=size, form=form,
+                     field_name=field_name)
 
 
 # --- the Open Inference Protocol's binary data extension -------------------------------------
@@ -369,27 +418,10 @@ async def receive_tensor_upload(request: Request, *, upload_dir: Path | None,
     if declared is not None and declared.isdigit() and \
             int(declared) > limits.max_bytes + header_length + 4:
         raise PayloadTooLarge(_too_large_message(limits.max_bytes))
-    fd, path = owned_temp_file("vbs-upload", upload_dir)
-    try:
-        sink = _Sink(fd, limits.max_bytes)
-        reader = _TensorReader(header_length, sink)
-        try:
-            async with asyncio.timeout(limits.timeout_s):
-                async for chunk in _paced(request.stream(), limits):
-                    reader.feed(chunk)
-            reader.finish()
-        except TimeoutError:
-            raise RequestBodyTimeout(
-                f"The request did not arrive within {limits.timeout_s:.0f} s.") from None
-        except ClientDisconnect:
-            raise ClientGone() from None
-        finally:
-            digest = sink.close()
-        if sink.size == 0:
-            raise UnsupportedMedia("The uploaded video is empty (0 bytes).",
-                                   code="empty_upload")
+    late = f"The request did not arrive within {limits.timeout_s:.0f} s."
+    async with _streamed(request, upload_dir, limits,
+                         lambda sink: _TensorReader(header_length, sink), late) as (
+            path, digest, size, reader):
+        _require_bytes(size)
         assert reader.header is not None
-        yield reader.header, Upload(path=path, sha256=digest, size_bytes=sink.size)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        yield reader.header, Upload(path=path, sha256=digest, size_bytes=size)
