@@ -697,6 +697,18 @@ def stale(names: Iterable[str] | None = None) -> list[str]:
                           BLOCKS[name].doc) != render(name)]
 
 
+def write_result(report: dict[str, Any], out: Path, committed: Path) -> None:
+    """What a measuring command does with its report: print it, write it to ``out`` and, when
+    ``out`` is the committed result file ``committed``, rewrite the docs blocks made from it
+    (a trial run with ``--out`` elsewhere leaves the docs alone)."""
+    text = json.dumps(report, indent=2) + "\n"
+    sys.stdout.write(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    if out.resolve() == committed.resolve():
+        update_from(committed)
+
+
 def update_from(source: Path) -> list[str]:
     """Rewrite every block made from ``source``: what a measuring command calls after writing
     its committed result file, so that the docs never lag behind it. The names it changed."""

@@ -86,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     started = provenance()
     report = {**started, "command": " ".join(["python -m bench.label_cost", *(
         argv if argv is not None else sys.argv[1:])]), **asyncio.run(measure(args.repeats))}
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.out.resolve() == RESULT.resolve():
-        doc_tables.update_from(RESULT)
+    doc_tables.write_result(report, args.out, RESULT)
     return 0
 
 

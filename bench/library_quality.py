@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import sys
 import tempfile
@@ -245,11 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {**started, "command": " ".join(["python -m bench.library_quality", *(
         argv if argv is not None else sys.argv[1:])]), **asyncio.run(measure())}
     report["duration_s"] = round(time.monotonic() - began)
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.out.resolve() == RESULT.resolve():
-        doc_tables.update_from(RESULT)
+    doc_tables.write_result(report, args.out, RESULT)
     return 0
 
 

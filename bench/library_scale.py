@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -143,7 +142,6 @@ def measure_size(n: int, base_text: np.ndarray, base_visual: np.ndarray, space: 
     qs = _noisy(texts, rng.integers(0, n, queries), rng)
     exact = _search_stats(engine, space, texts, qs)
     started = time.perf_counter()
-    engine._writes = 10**9  # due now
     steps = engine.maintain()
     index_s = time.perf_counter() - started
     indexed = _search_stats(engine, space, texts, qs)
@@ -160,39 +158,26 @@ def http_word_queries(folder: Path, repeats: int) -> dict[str, float]:
     encoder runs each time, as for a user's query)."""
     import httpx
 
-    port = 8765
-    env = {**os.environ, "VIDEOBERT_DATA_DIR": str(folder.parent), "VIDEOBERT_PORT": str(port),
-           "VIDEOBERT_DECODE_WORKERS": "1", "VIDEOBERT_LOG_LEVEL": "warning"}
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO_ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("videobert serve did not become ready")
-            time.sleep(0.5)
-        words = ["bicycle", "street", "cartoon", "rabbit", "phone call", "man", "car", "tree"]
-        latencies = []
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for i in range(repeats + 3):
-                query = f"a {words[i % len(words)]} seen {i} times"
-                started = time.perf_counter()
-                response = client.post("/v1/search", json={"query": query, "top_k": 10,
-                                                           "search_in": ["visual"]})
-                latencies.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-        warm = latencies[3:]
-        return {"p50_ms": round(statistics.median(warm), 1),
-                "p99_ms": round(float(np.percentile(warm, 99)), 1)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    from bench.servers import ServerSpec, running
+
+    spec = ServerSpec(
+        system="ours", argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
+        env={"VIDEOBERT_DATA_DIR": str(folder.parent), "VIDEOBERT_DECODE_WORKERS": "1",
+             "VIDEOBERT_LOG_LEVEL": "warning"},
+        ready_path="/readyz", predict_path="/v1/search", describe="videobert serve")
+    words = ["bicycle", "street", "cartoon", "rabbit", "phone call", "man", "car", "tree"]
+    latencies = []
+    with running(spec, folder.parent / "logs") as (target, _), httpx.Client(timeout=30) as client:
+        for i in range(repeats + 3):
+            query = f"a {words[i % len(words)]} seen {i} times"
+            started = time.perf_counter()
+            response = client.post(target.url, json={"query": query, "top_k": 10,
+                                                     "search_in": ["visual"]})
+            latencies.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+    warm = latencies[3:]
+    return {"p50_ms": round(statistics.median(warm), 1),
+            "p99_ms": round(float(np.percentile(warm, 99)), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": round(time.monotonic() - began), "model": model,
         "real_shots": len(base_text), "noise": NOISE, "queries": args.queries,
         "sizes": sizes, "http_word_query": http}
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.out.resolve() == RESULT.resolve():
-        doc_tables.update_from(RESULT)
+    doc_tables.write_result(report, args.out, RESULT)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -174,11 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {**started, "command": " ".join(["python -m bench.slow_clients", *(
         argv if argv is not None else sys.argv[1:])]), "server_settings": {
             "head_timeout_s": 5, "body_grace_s": 5, "body_min_bytes_per_s": 8192}, **report}
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.out.resolve() == RESULT.resolve():
-        doc_tables.update_from(RESULT)
+    doc_tables.write_result(report, args.out, RESULT)
     return 1 if report["errors_5xx"] or report["uploads_left"] else 0
 
 
