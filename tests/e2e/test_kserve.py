@@ -1,12 +1,10 @@
-"""The Open Inference Protocol v2 spoken by the real tritonclient package to a real server
-(uvicorn on a port, the real default model): what Triton users point at us."""
+"""The Open Inference Protocol v2 spoken by the real tritonclient package to a real
+``videobert serve`` (the real default model): what Triton users point at us."""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,48 +13,27 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-import uvicorn
 from tritonclient.utils import InferenceServerException
 
-from app.main import create_app
-from app.settings import Settings
+from bench.servers import ServerSpec, running
 from tests.media import sample_clip
 
 pytestmark = pytest.mark.slow
 MODEL = "videobert-lite0"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("kserve")
     # A small upload limit, so that a too-large input is cheap to send.
-    settings = Settings(upload_dir=folder, data_dir=folder, decode_workers=1,
-                        max_upload_mb=0.8)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            if httpx.get(f"http://{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.3)
-    yield url
-    server.should_exit = True
-    thread.join(30)
+    spec = ServerSpec(
+        system="ours", argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
+        env={"VIDEOBERT_MAX_UPLOAD_MB": "0.8", "VIDEOBERT_DECODE_WORKERS": "1",
+             "VIDEOBERT_DATA_DIR": str(folder), "VIDEOBERT_UPLOAD_DIR": str(folder),
+             "VIDEOBERT_LOG_LEVEL": "warning"},
+        ready_path="/v2/health/ready", predict_path="", describe="videobert serve")
+    with running(spec, folder / "logs") as (target, _):
+        yield target.url.removeprefix("http://")
 
 
 @pytest.fixture(scope="module")

@@ -283,6 +283,14 @@ def test_the_library_survives_a_restart(client: TestClient, settings: Settings,
     assert [h["video_id"] for h in after["hits"]] == [h["video_id"] for h in before["hits"]]
 
 
+def _search_is_unavailable_within(http: TestClient, seconds: float) -> None:
+    started = time.monotonic()
+    response = http.post("/v1/search", json={"query": "a bicycle"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "index_unavailable"
+    assert time.monotonic() - started < seconds
+
+
 def test_an_unusable_index_is_a_503_and_analysis_goes_on(
         tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
@@ -290,11 +298,7 @@ def test_an_unusable_index_is_a_503_and_analysis_goes_on(
     settings = Settings(upload_dir=tmp_path, decode_workers=1, data_dir=blocker)
     with _client(settings) as http:
         _wait_ready(http)
-        started = time.monotonic()
-        response = http.post("/v1/search", json={"query": "a bicycle"})
-        assert response.status_code == 503, response.text
-        assert response.json()["error"]["code"] == "index_unavailable"
-        assert time.monotonic() - started < 30
+        _search_is_unavailable_within(http, 30)
         data = sample_clip("bikes.mp4").read_bytes()
         assert http.post("/v1/videos", files={"video": ("v.mp4", data)}).status_code == 503
         assert http.post("/v1/classify", files={"video": ("v.mp4", data)}).status_code == 200
@@ -314,11 +318,7 @@ def test_a_stopped_server_engine_is_a_503_in_bounded_time(tmp_path: Path) -> Non
                         vector_url=closed, library_timeout_s=2.0)
     with _client(settings) as http:
         _wait_ready(http)
-        started = time.monotonic()
-        response = http.post("/v1/search", json={"query": "a bicycle"})
-        assert response.status_code == 503, response.text
-        assert response.json()["error"]["code"] == "index_unavailable"
-        assert time.monotonic() - started < 20
+        _search_is_unavailable_within(http, 20)
         assert http.get("/v1/videos").status_code == 503
 
 

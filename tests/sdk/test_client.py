@@ -8,11 +8,9 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,48 +20,24 @@ import httpx
 import pytest
 from videobert_client import AsyncClient, Client, RetryPolicy, VideoBertError
 
+from bench.servers import ServerSpec, running
 from tests.media import sample_clip
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("sdk")
-    port = _free_port()
-    env = {**os.environ, "VIDEOBERT_PORT": str(port), "VIDEOBERT_HOST": "127.0.0.1",
-           "VIDEOBERT_MAX_INFLIGHT_REQUESTS": "1", "VIDEOBERT_RETRY_AFTER_S": "1",
-           "VIDEOBERT_DECODE_WORKERS": "1", "VIDEOBERT_DATA_DIR": str(folder),
-           "VIDEOBERT_UPLOAD_DIR": str(folder), "VIDEOBERT_LOG_LEVEL": "warning"}
-    env.pop("VIDEOBERT_REDIS_URL", None)
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    try:
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (folder / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "videobert serve did not become ready"
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    spec = ServerSpec(
+        system="ours", argv=[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"],
+        env={"VIDEOBERT_MAX_INFLIGHT_REQUESTS": "1", "VIDEOBERT_RETRY_AFTER_S": "1",
+             "VIDEOBERT_DECODE_WORKERS": "1", "VIDEOBERT_DATA_DIR": str(folder),
+             "VIDEOBERT_UPLOAD_DIR": str(folder), "VIDEOBERT_LOG_LEVEL": "warning"},
+        ready_path="/readyz", predict_path="", describe="videobert serve, no Redis")
+    with running(spec, folder / "logs") as (target, _):
+        yield target.url
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
