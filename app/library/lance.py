@@ -224,16 +224,8 @@ class LanceEngine:
 
     def search(self, namespace: str, space: str, column: Column, vector: np.ndarray,
                limit: int, video_ids: list[str] | None = None) -> list[ShotHit]:
-        table = self._shots(space)
-        if table is None:
-            return []
-        where = self._where(namespace, video_ids)
-        if where is None:
-            return []
-        rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name=column)
-                .metric("cosine").where(where, prefilter=True).nprobes(NPROBES)
-                .select(["video_id", "shot_index", "start_s", "end_s", "labels", "_distance"])
-                .limit(limit).to_list())
+        rows = self._nearest(self._shots(space), column, vector, limit, namespace, video_ids,
+                             ["shot_index", "start_s", "end_s", "labels"])
         return [ShotHit(video_id=r["video_id"], shot_index=int(r["shot_index"]),
                         start_s=float(r["start_s"]), end_s=float(r["end_s"]),
                         labels=list(r["labels"] or []),
@@ -241,19 +233,25 @@ class LanceEngine:
 
     def search_cues(self, namespace: str, space: str, vector: np.ndarray, limit: int,
                     video_ids: list[str] | None = None) -> list[CueHit]:
-        table = self._shots(space, CUES_PREFIX)
-        if table is None:
-            return []
-        where = self._where(namespace, video_ids)
-        if where is None:
-            return []
-        rows = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-                .metric("cosine").where(where, prefilter=True).nprobes(NPROBES)
-                .select(["video_id", "shot_index", "start_s", "end_s", "text", "_distance"])
-                .limit(limit).to_list())
+        rows = self._nearest(self._shots(space, CUES_PREFIX), "vector", vector, limit,
+                             namespace, video_ids, ["shot_index", "start_s", "end_s", "text"])
         return [CueHit(video_id=r["video_id"], shot_index=int(r["shot_index"]),
                        start_s=float(r["start_s"]), end_s=float(r["end_s"]), text=r["text"],
                        similarity=1.0 - float(r["_distance"])) for r in rows]
+
+    def _nearest(self, table: Any | None, column: str, vector: np.ndarray, limit: int,
+                 namespace: str, video_ids: list[str] | None, fields: list[str]
+                 ) -> list[dict[str, Any]]:
+        """The ``limit`` rows of ``table`` nearest to ``vector`` by cosine, in the namespace
+        (and the videos) asked, with ``video_id``, ``fields`` and ``_distance``."""
+        where = self._where(namespace, video_ids)
+        if table is None or where is None:
+            return []
+        rows: list[dict[str, Any]] = (
+            table.search(np.asarray(vector, dtype=np.float32), vector_column_name=column)
+            .metric("cosine").where(where, prefilter=True).nprobes(NPROBES)
+            .select(["video_id", *fields, "_distance"]).limit(limit).to_list())
+        return rows
 
     @staticmethod
     def _where(namespace: str, video_ids: list[str] | None) -> str | None:

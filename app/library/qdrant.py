@@ -154,31 +154,31 @@ class QdrantEngine:
 
     def search(self, namespace: str, space: str, column: Column, vector: np.ndarray,
                limit: int, video_ids: list[str] | None = None) -> list[ShotHit]:
-        name = space_table(space)
-        if (video_ids is not None and not video_ids) or not self._client.collection_exists(name):
-            return []
-        found = self._client.query_points(name, query=np.asarray(vector, np.float32).tolist(),
-                                          using=column, query_filter=self._filter(
-                                              namespace, video_ids), limit=limit,
-                                          with_payload=True).points
-        return [ShotHit(video_id=p.payload["video_id"], shot_index=int(p.payload["shot_index"]),
-                        start_s=float(p.payload["start_s"]), end_s=float(p.payload["end_s"]),
-                        labels=list(p.payload.get("labels") or []), similarity=float(p.score))
-                for p in found if p.payload is not None]
+        return [ShotHit(video_id=p["video_id"], shot_index=int(p["shot_index"]),
+                        start_s=float(p["start_s"]), end_s=float(p["end_s"]),
+                        labels=list(p.get("labels") or []), similarity=score)
+                for p, score in self._nearest(space_table(space), column, vector, limit,
+                                              namespace, video_ids)]
 
     def search_cues(self, namespace: str, space: str, vector: np.ndarray, limit: int,
                     video_ids: list[str] | None = None) -> list[CueHit]:
-        name = space_table(space, CUES_PREFIX)
+        return [CueHit(video_id=p["video_id"], shot_index=int(p["shot_index"]),
+                       start_s=float(p["start_s"]), end_s=float(p["end_s"]),
+                       text=str(p["text"]), similarity=score)
+                for p, score in self._nearest(space_table(space, CUES_PREFIX), "vector",
+                                              vector, limit, namespace, video_ids)]
+
+    def _nearest(self, name: str, using: str, vector: np.ndarray, limit: int, namespace: str,
+                 video_ids: list[str] | None) -> list[tuple[dict[str, Any], float]]:
+        """(payload, cosine) of the ``limit`` points of ``name`` nearest to ``vector``, in the
+        namespace (and the videos) asked."""
         if (video_ids is not None and not video_ids) or not self._client.collection_exists(name):
             return []
         found = self._client.query_points(name, query=np.asarray(vector, np.float32).tolist(),
-                                          using="vector", query_filter=self._filter(
+                                          using=using, query_filter=self._filter(
                                               namespace, video_ids), limit=limit,
                                           with_payload=True).points
-        return [CueHit(video_id=p.payload["video_id"], shot_index=int(p.payload["shot_index"]),
-                       start_s=float(p.payload["start_s"]), end_s=float(p.payload["end_s"]),
-                       text=str(p.payload["text"]), similarity=float(p.score))
-                for p in found if p.payload is not None]
+        return [(p.payload, float(p.score)) for p in found if p.payload is not None]
 
     def shot_vectors(self, namespace: str, space: str, video_id: str, column: Column
                      ) -> list[tuple[ShotRow, np.ndarray]]:
