@@ -212,15 +212,22 @@ class Client(_Base):
                image: PathLike | IO[bytes] | None = None, **options: Any) -> dict[str, Any]:
         """Shots by words (``query``), by an ``example`` video or ``image``, or like a stored
         shot (``video_id=..., shot_index=...``)."""
-        if example is not None or image is not None:
-            data = {k: ",".join(v) if k == "search_in" else str(v) for k, v in options.items()}
-            result: dict[str, Any] = self._request(
-                "POST", "/v1/search", video=example if example is not None else image,
-                field="video" if example is not None else "image", data=data)
-            return result
-        body = {k: v for k, v in {"query": query, **options}.items() if v is not None}
-        result = self._request("POST", "/v1/search", json=body)
+        result: dict[str, Any] = self._request(
+            "POST", "/v1/search", **_search_request(query, example, image, options))
         return result
+
+
+def _search_request(query: str | None, example: PathLike | IO[bytes] | None,
+                    image: PathLike | IO[bytes] | None, options: Mapping[str, Any]
+                    ) -> dict[str, Any]:
+    """What ``_request`` sends for a search: an example as a multipart file with the options
+    as form fields, or else the query and options as JSON."""
+    if example is not None or image is not None:
+        return {"video": example if example is not None else image,
+                "field": "video" if example is not None else "image",
+                "data": {k: ",".join(v) if k == "search_in" else str(v)
+                         for k, v in options.items()}}
+    return {"json": {k: v for k, v in {"query": query, **options}.items() if v is not None}}
 
 
 def _draw(job: Mapping[str, Any]) -> None:
@@ -334,12 +341,6 @@ class AsyncClient(_Base):
                      image: PathLike | IO[bytes] | None = None, **options: Any
                      ) -> dict[str, Any]:
         """As ``Client.search``."""
-        if example is not None or image is not None:
-            data = {k: ",".join(v) if k == "search_in" else str(v) for k, v in options.items()}
-            result: dict[str, Any] = await self._request(
-                "POST", "/v1/search", video=example if example is not None else image,
-                field="video" if example is not None else "image", data=data)
-            return result
-        body = {k: v for k, v in {"query": query, **options}.items() if v is not None}
-        result = await self._request("POST", "/v1/search", json=body)
+        result: dict[str, Any] = await self._request(
+            "POST", "/v1/search", **_search_request(query, example, image, options))
         return result
