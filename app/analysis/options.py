@@ -21,6 +21,13 @@ MAX_LABEL_CHARS = 200
 LIST_FIELDS = frozenset({"labels"})
 
 
+def validation_problems(exc: ValidationError, whole: str) -> str:
+    """pydantic's errors as one line: "field: message; ..." (``whole`` names a model-level
+    error, which has no field)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}"
+                     for err in exc.errors())
+
+
 class RequestOptions(BaseModel):
     """Options for classify and summarize, from query parameters or form fields."""
 
@@ -107,11 +114,8 @@ class RequestOptions(BaseModel):
         try:
             return cls.model_validate(merged)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-                for err in exc.errors())
-            raise InvalidOption(f"Invalid option(s): {problems}. See /docs for the allowed "
-                                "values.") from None
+            raise InvalidOption(f"Invalid option(s): {validation_problems(exc, 'options')}. "
+                                "See /docs for the allowed values.") from None
 
     def to_pipeline(self) -> PipelineOptions:
         return PipelineOptions(

@@ -8,19 +8,19 @@ Every call sees only the caller's namespace (its API key's library).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.analysis.options import RequestOptions
+from app.analysis.options import RequestOptions, validation_problems
 from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, error_responses
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import BadRequest, InvalidOption, PayloadTooLarge, UnsupportedMedia
 from app.library import SearchQuery
-from app.library.library import MAX_QUERY_CHARS, MAX_TOP_K
+from app.library.library import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_IN_DEFAULT, SearchIn
 
 router = APIRouter(tags=["library"])
 MAX_JSON_BYTES = 64 * 1024
@@ -38,8 +38,8 @@ _ERRORS = error_responses({
 })
 
 
-def _pictures_and_speech() -> list[Literal["visual", "speech"]]:
-    return ["visual", "speech"]
+def _pictures_and_speech() -> list[SearchIn]:
+    return list(SEARCH_IN_DEFAULT)
 
 
 class SearchRequest(BaseModel):
@@ -56,7 +56,7 @@ class SearchRequest(BaseModel):
     video_ids: list[str] | None = Field(None, max_length=1000,
                                         description="Search only these videos.")
     min_score: float = Field(0.0, ge=0, le=1)
-    search_in: list[Literal["visual", "speech"]] = Field(
+    search_in: list[SearchIn] = Field(
         default_factory=_pictures_and_speech, description="What to search: the pictures "
         "(visual) and what is said (speech: the file's subtitle cues). Examples and shots "
         "search pictures only.")
@@ -79,9 +79,7 @@ def _parse_search(raw: dict[str, Any]) -> SearchRequest:
     try:
         return SearchRequest.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                             for e in exc.errors())
-        raise InvalidOption(f"Invalid search: {problems}.") from None
+        raise InvalidOption(f"Invalid search: {validation_problems(exc, 'body')}.") from None
 
 
 @router.post("/v1/videos", status_code=201, responses=_ERRORS, openapi_extra=VIDEO_REQUEST_BODY,

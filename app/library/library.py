@@ -39,6 +39,7 @@ MAX_TOP_K = 100
 # A search ranks at most this many shots; ``page_info.total`` counts those above min_score.
 MAX_RESULTS = 1000
 SearchIn = Literal["visual", "speech"]
+SEARCH_IN_DEFAULT: tuple[SearchIn, ...] = ("visual", "speech")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class SearchQuery:
     page_token: str | None = None
     video_ids: tuple[str, ...] | None = None
     min_score: float = 0.0
-    search_in: tuple[SearchIn, ...] = ("visual", "speech")
+    search_in: tuple[SearchIn, ...] = SEARCH_IN_DEFAULT
     model: str | None = None
     thumbnails: bool = False
 
@@ -313,7 +314,7 @@ class Library:
             words = [query.text]
         elif query.example is not None:
             column = "visual"
-            options = PipelineOptions(model=query.model, shot_vectors=True)
+            options = PipelineOptions(model=query.model)
             async with (self._analyzer.still_as_video(query.example) if query.example_is_image
                         else contextlib.nullcontext(query.example)) as example:
                 analyzed = await self._analyzer.analyze(example, "index", options,
@@ -425,9 +426,9 @@ class Library:
 # -- records -----------------------------------------------------------------------------------
 
 def index_options(options: PipelineOptions) -> PipelineOptions:
-    """What the "index" analysis computes on top of the caller's options: each shot's vectors,
-    and the keyframe thumbnails that hits show."""
-    return dataclasses.replace(options, shot_vectors=True, thumbnails=True)
+    """The caller's options with the keyframe thumbnails that hits show (the "index" task
+    itself makes the analyzer compute each shot's vectors)."""
+    return dataclasses.replace(options, thumbnails=True)
 
 
 @dataclass(frozen=True)
