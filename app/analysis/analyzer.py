@@ -134,7 +134,8 @@ class Analyzer:
         async def compute() -> dict[str, Any]:
             with _own_link(video) as path:
                 result = await pipeline.run(path, options, deadline=deadline,
-                                            want_summary=task != "classify", on_stage=on_stage)
+                                            want_summary=task != "classify",
+                                            want_labels=task != "summarize", on_stage=on_stage)
             if on_stage is not None:
                 await on_stage("analyzed")
             self._observe(result)

@@ -167,8 +167,10 @@ class Pipeline:
         )
 
     async def run(self, path: Path, options: PipelineOptions, *, deadline: float,
-                  want_summary: bool, on_stage: StageHook | None = None) -> PipelineResult:
-        """Decode, run the model, read out the answers. ``on_stage`` hears "decoded" and
+                  want_summary: bool, want_labels: bool = True,
+                  on_stage: StageHook | None = None) -> PipelineResult:
+        """Decode, run the model, read out the answers. ``want_labels``: score the caller's
+        labels (every task but summarize; analyze wants both). ``on_stage`` hears "decoded" and
         "inferred" (the jobs turn them into progress)."""
         runtime = self.runtime(options.model)
         if not want_summary:
@@ -176,7 +178,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         words: Words | None = None
         truncated: list[str] = []
-        if not want_summary and (options.labels or options.label_set):
+        if want_labels and (options.labels or options.label_set):
             # Before the decode: an unknown label set is a 404 that costs nothing.
             started = time.monotonic()
             words, truncated = await asyncio.to_thread(words_for, runtime.loaded, options)

@@ -150,3 +150,22 @@ def test_models_lists_the_label_sets(client: TestClient) -> None:
     [model] = client.get("/v1/models").json()["models"]
     assert model["text_encoder"] is True
     assert model["label_sets"] == {"genres": 16, "kinetics400": 400}
+
+
+def test_analyze_and_index_score_the_labels_like_classify(client: TestClient) -> None:
+    # /v1/analyze (and classify?index=true, which computes the "index" task) once answered an
+    # empty custom_labels: only the classify task embedded the caller's words.
+    data = sample_clip("carphone_pristine.mp4").read_bytes()
+    fields = [("labels", label) for label in CLASSES[:4]]
+    classify = _classify(client, data, fields=fields)
+    for url in ("/v1/analyze", "/v1/analyze?features=labels"):
+        resp = client.post(url, files={"video": ("clip.mp4", data)}, data=_form(fields))
+        assert resp.status_code == 200, resp.text
+        analyzed = resp.json()
+        assert analyzed["custom_labels"] == classify["custom_labels"]
+        assert [s["custom_labels"] for s in analyzed["shot_labels"]] == \
+            [s["custom_labels"] for s in classify["shot_labels"]]
+    unknown = client.post("/v1/analyze?label_set=no-such-set",
+                          files={"video": ("clip.mp4", data)})
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"]["code"] == "label_set_not_found"
