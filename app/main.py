@@ -20,6 +20,7 @@ from app.api.middleware import (
     OpenRequestLimitMiddleware,
     RequestContextMiddleware,
 )
+from app.api.page import mount_page
 from app.api.routes import router
 from app.api.upload import ClientGone
 from app.errors import InvalidOption, VideoBertError
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="videobert-serve", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     mount_offline_docs(app)
+    mount_page(app)
     app.include_router(router)
     app.include_router(jobs_router)
     app.include_router(library_router)

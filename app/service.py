@@ -51,8 +51,11 @@ class Services:
         with ``models.startup_error`` (the API still answers its probes)."""
         s = settings
         metrics = metrics or Metrics()
+        upload_dir = s.upload_dir or Path(tempfile.gettempdir())
+        # A configured folder that does not exist yet is made: otherwise every upload is a 500.
+        upload_dir.mkdir(parents=True, exist_ok=True)
         # Uploads of an earlier run of this host that was killed (its own are named by pid).
-        swept = sweep_orphans(s.upload_dir or Path(tempfile.gettempdir()), STALE_UPLOAD_S)
+        swept = sweep_orphans(upload_dir, STALE_UPLOAD_S)
         if swept:
             log.info("removed %d upload(s) left by a process that died", swept)
         admission = Admission(s.max_inflight_requests, s.retry_after_s, metrics)

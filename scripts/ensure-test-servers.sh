@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the server binaries the tests start are installed: redis-server (each test session
-# starts its own private server) and nginx (deploy/nginx.conf in front of a real service).
-# Exit 0 when both are there; as root with apt-get, install Debian's packages and keep their
+# starts its own private server), nginx (deploy/nginx.conf in front of a real service) and
+# Debian's chromium (the page's tests drive it with Playwright; no browser build is downloaded).
+# Exit 0 when all are there; as root with apt-get, install Debian's packages and keep their
 # packaged services from running; otherwise say how to install them and exit 1.
 set -euo pipefail
 
@@ -10,12 +11,17 @@ have_redis() {
     command -v redis-server >/dev/null 2>&1
 }
 have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+have_chromium() {
+    if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "$CHROMIUM_BIN" ]; then return 0; fi
+    command -v chromium >/dev/null 2>&1
+}
 
 missing=()
 have_redis || missing+=(redis-server)
 have_nginx || missing+=(nginx)
+have_chromium || missing+=(chromium)
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "test servers found: redis-server, nginx"
+    echo "test servers found: redis-server, nginx, chromium"
     exit 0
 fi
 
@@ -43,15 +49,16 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     done
     have_redis || { echo "redis-server still missing" >&2; exit 1; }
     have_nginx || { echo "nginx still missing" >&2; exit 1; }
+    have_chromium || { echo "chromium still missing" >&2; exit 1; }
     echo "installed ${missing[*]}"
     exit 0
 fi
 
 cat >&2 <<MSG
 Missing for the tests: ${missing[*]}. Install, then run the tests again:
-  Debian/Ubuntu:  sudo apt-get install redis-server nginx
+  Debian/Ubuntu:  sudo apt-get install redis-server nginx chromium
                   (then: sudo systemctl disable --now redis-server nginx)
-  macOS:          brew install redis nginx
-or set REDIS_SERVER_BIN to the path of a redis-server binary.
+  macOS:          brew install redis nginx; brew install --cask chromium
+or set REDIS_SERVER_BIN to the path of a redis-server binary, CHROMIUM_BIN to a Chromium's.
 MSG
 exit 1

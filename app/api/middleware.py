@@ -22,12 +22,13 @@ from app.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-# Open without an API key: the probes and the docs. /metrics is not: with keys configured it
+# Open without an API key: the probes, the docs and the page (it asks for a key when the API
+# answers 401). /metrics is not: with keys configured it
 # needs one like the API (Prometheus sends it as a bearer token: README, VIDEOBERT_API_KEYS), as a
 # deployment without a proxy would otherwise publish its traffic figures.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/redoc",
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/openapi.json", "/redoc",
                         "/docs/oauth2-redirect", "/v2/health/live", "/v2/health/ready"})
-OPEN_PREFIXES = ("/docs-assets/",)  # the docs pages' scripts and styles
+OPEN_PREFIXES = ("/docs-assets/", "/static/")  # the pages' scripts and styles
 
 
 def error_response_bytes(err: VideoBertError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
