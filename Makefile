@@ -32,7 +32,15 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 run: setup
 	$(BIN)/videobert serve
 
-test: lint
+# axe-core for the page's accessibility check (tests/web), pinned by its lockfile; without npm
+# that one test skips and says why.
+AXE := tests/web/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/web/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/web/axe --ignore-scripts --no-audit --no-fund; \
+	else echo "npm not found: the page's axe-core check will skip"; fi
+
+test: lint $(AXE)
 	bash scripts/ensure-test-servers.sh
 	$(BIN)/pytest
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 BIKES = REPO_ROOT / "samples" / "bikes.mp4"
 ANALYSIS_TIMEOUT_MS = 180_000
 XSS = '<img src=x onerror="window.__xss = 1">'
+AXE = REPO_ROOT / "tests" / "web" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +228,21 @@ def test_the_api_docs_render_with_nothing_from_outside(page: Any,
     assert "videobert-serve" in (page.text_content(".swagger-ui .info .title") or "")
     assert page.locator(".opblock-summary-path").count() >= 10
     assert outside == []
+
+
+def test_axe_finds_no_serious_accessibility_problem(page: Any, real_server: ServeProcess,
+                                                   bikes: Path) -> None:
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: 'make test' installs it with npm "
+                    "(tests/web/axe/package.json)")
+    _analyse(page, real_server, bikes)  # the result: timeline, labels, thumbnails
+    page.fill("#search-input", "a bicycle")
+    page.click("#search-form button")
+    page.wait_for_selector(".hit")
+    page.evaluate(AXE.read_text(encoding="utf-8"))  # through the debugger, not the page's CSP
+    results = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact,
+                                       nodes: v.nodes.map(n => n.target.join(' '))}));
+    }""")
+    assert results == [], results
