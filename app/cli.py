@@ -110,6 +110,18 @@ class _Progress:
         self.total = total
         self.started = time.monotonic()
         self.tty = sys.stderr.isatty()
+        self.logged_quarter = 0
+
+    def decoding(self, done: int, name: str, share: float) -> None:
+        """How far the decode of the file in hand is (the model runs on its frames meanwhile):
+        redrawn on a terminal at each chunk, logged at each quarter otherwise."""
+        if self.tty:
+            self.show(done, name, f"decoding {share:4.0%}")
+            return
+        quarter = int(share * 4)
+        if quarter > self.logged_quarter:
+            self.logged_quarter = quarter
+            self.show(done, name, f"decoding {quarter * 25}%")
 
     def show(self, done: int, name: str, stage: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -150,16 +162,21 @@ async def _analyze_files(task: Task, files: list[Path], options: dict[str, Any],
     progress = _Progress(len(files))
     try:
         for index, path in enumerate(files):
+            progress.logged_quarter = 0
             progress.show(index, path.name, "decoding")
 
             async def on_stage(stage: str, index: int = index, name: str = path.name) -> None:
                 progress.show(index + (stage == "analyzed"), name, stage)
 
+            def on_decode(share: float, index: int = index, name: str = path.name) -> None:
+                progress.decoding(index, name, share)
+
             video = StoredVideo(path=path, sha256=_file_sha256(path),
                                 size_bytes=path.stat().st_size, is_temporary=False)
             analyzed = await services.analyzer.analyze(video, task, pipeline_options,
                                                        request_id=path.name, timeout_s=3600,
-                                                       on_stage=on_stage)
+                                                       on_stage=on_stage,
+                                                       on_progress=on_decode)
             body = {**analyzed.body, "file": str(path)}
             if analyzed.was_cached:
                 progress.show(index + 1, path.name, "analyzed")

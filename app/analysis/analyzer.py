@@ -27,7 +27,7 @@ from app.analysis.orphans import owned_temp_file
 from app.cache import ResultCache, make_cache_key
 from app.inference.decode_pool import DecodePool
 from app.inference.host import ModelHost
-from app.inference.pipeline import Pipeline, PipelineOptions, PipelineResult
+from app.inference.pipeline import DecodeProgress, Pipeline, PipelineOptions, PipelineResult
 from app.metrics import Metrics
 
 # "analyze": everything at once (labels, shots and summary), one computation and one cache
@@ -117,12 +117,14 @@ class Analyzer:
 
     async def analyze(self, video: StoredVideo, task: Task, options: PipelineOptions, *,
                       request_id: str, timeout_s: float, read_cache: bool = True,
-                      started: float | None = None, on_stage: StageHook | None = None
-                      ) -> Analyzed:
+                      started: float | None = None, on_stage: StageHook | None = None,
+                      on_progress: DecodeProgress | None = None) -> Analyzed:
         """The body of ``task`` for ``video``, stamped with ``request_id``.
 
         ``started`` (``time.monotonic()``) is when the caller's request began, for
         ``timings.total_ms``; ``read_cache=False`` recomputes and stores the fresh answer.
+        ``on_stage`` and ``on_progress`` hear this computation only (a caller that joins one
+        already running hears nothing until it ends).
         """
         started = time.monotonic() if started is None else started
         pipeline = self._models.require_ready()
@@ -135,7 +137,8 @@ class Analyzer:
             with _own_link(video) as path:
                 result = await pipeline.run(path, options, deadline=deadline,
                                             want_summary=task != "classify",
-                                            want_labels=task != "summarize", on_stage=on_stage)
+                                            want_labels=task != "summarize", on_stage=on_stage,
+                                            on_progress=on_progress)
             if on_stage is not None:
                 await on_stage("analyzed")
             self._observe(result)

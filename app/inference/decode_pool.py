@@ -169,12 +169,12 @@ def _send_frames(conn: multiprocessing.connection.Connection, kind: str, header:
     conn.send_bytes(frames.data.cast("B") if frames.nbytes else b"")
 
 
-def _frame_sender(conn: multiprocessing.connection.Connection) -> Callable[[Any, Any], None]:
+def _frame_sender(conn: multiprocessing.connection.Connection) -> Callable[[Any, Any, float], None]:
     """The ``on_frames`` sink of a streaming call: each chunk goes to the parent at once."""
     import numpy as np
 
-    def send(times_s: Any, frames: Any) -> None:
-        _send_frames(conn, "chunk", times_s, np.ascontiguousarray(frames))
+    def send(times_s: Any, frames: Any, share: float) -> None:
+        _send_frames(conn, "chunk", (times_s, share), np.ascontiguousarray(frames))
 
     return send
 
@@ -207,19 +207,20 @@ def _recv_frames(conn: multiprocessing.connection.Connection, payload: Any) -> t
     return header, frames
 
 
-FrameChunkSink = Callable[[Any, Any], None]
+# (times_s, frames, share of the planned samples decoded so far)
+FrameChunkSink = Callable[[Any, Any, float], None]
 
 
 def _recv_reply(conn: multiprocessing.connection.Connection,
                 on_chunk: FrameChunkSink | None = None) -> tuple[str, Any]:
     """Counterpart of ``_send_reply``, run in an executor thread of the parent. Chunks of a
-    streaming call go to ``on_chunk`` as ``(times_s, frames)`` until the reply comes."""
+    streaming call go to ``on_chunk`` as ``(times_s, frames, share)`` until the reply comes."""
     while True:
         kind, payload = conn.recv()
         if kind == "chunk":
-            times_s, frames = _recv_frames(conn, payload)
+            (times_s, share), frames = _recv_frames(conn, payload)
             if on_chunk is not None:
-                on_chunk(times_s, frames)
+                on_chunk(times_s, frames, share)
             continue
         if kind != "frames":
             return kind, payload
@@ -299,8 +300,8 @@ class DecodePool:
         """``app.video.decoder`` in a worker. Default deadline: the policy's plus slack.
 
         With ``on_chunk``, frames stream: each chunk of ``chunk_frames`` is handed to
-        ``on_chunk(times_s, frames)`` on the event loop as soon as it is decoded (every chunk
-        before this returns), and the result's ``frames`` is empty.
+        ``on_chunk(times_s, frames, share)`` on the event loop as soon as it is decoded (every
+        chunk before this returns), and the result's ``frames`` is empty.
         """
         if timeout_s is None:
             timeout_s = policy.decode_timeout_s * 1.2 + 5.0
@@ -417,10 +418,10 @@ class DecodePool:
         loop = asyncio.get_running_loop()
         deliver: FrameChunkSink | None = None
         if on_chunk is not None:
-            def deliver(times_s: Any, frames: Any) -> None:
+            def deliver(times_s: Any, frames: Any, share: float) -> None:
                 # From the reader thread; FIFO on the loop, so every chunk lands before the
                 # reply that follows it.
-                loop.call_soon_threadsafe(on_chunk, times_s, frames)
+                loop.call_soon_threadsafe(on_chunk, times_s, frames, share)
         future = loop.run_in_executor(self._executor, _recv_reply, worker.conn, deliver)
         # After a kill the thread's recv() raises EOFError; nobody awaits it any more.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -18,7 +18,7 @@ import numpy as np
 
 from app.errors import ModelNotFound, VideoBertError, VideoRejected
 from app.inference.batcher import Batcher, BatchTiming
-from app.inference.decode_pool import DecodePool
+from app.inference.decode_pool import DecodePool, FrameChunkSink
 from app.inference.worker import (
     FrameChunk,
     FrameFeatures,
@@ -44,6 +44,8 @@ from app.video import Cue, DecodedVideo, SamplingSpec, VideoInfo, VideoPolicy
 log = logging.getLogger(__name__)
 
 StageHook = Callable[[str], Awaitable[None]]
+# Hears the share (0..1) of the planned frames decoded so far, while the decode streams.
+DecodeProgress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -168,10 +170,12 @@ class Pipeline:
 
     async def run(self, path: Path, options: PipelineOptions, *, deadline: float,
                   want_summary: bool, want_labels: bool = True,
-                  on_stage: StageHook | None = None) -> PipelineResult:
+                  on_stage: StageHook | None = None,
+                  on_progress: DecodeProgress | None = None) -> PipelineResult:
         """Decode, run the model, read out the answers. ``want_labels``: score the caller's
         labels (every task but summarize; analyze wants both). ``on_stage`` hears "decoded" and
-        "inferred" (the jobs turn them into progress)."""
+        "inferred", ``on_progress`` how far a streaming decode is (the jobs and the CLI turn
+        them into progress)."""
         runtime = self.runtime(options.model)
         if not want_summary:
             runtime.loaded.require_classifier()
@@ -187,7 +191,7 @@ class Pipeline:
         spec = self.sampling_spec(runtime, options)
         if self.stream_chunk_frames and runtime.frame_batcher and runtime.sequence_batcher:
             decoded, output, batch_size = await self._decode_and_infer_streaming(
-                runtime, path, spec, deadline, timings, on_stage)
+                runtime, path, spec, deadline, timings, on_stage, on_progress)
         else:
             decoded, output, batch_size = await self._decode_then_infer(
                 runtime, path, spec, deadline, timings, on_stage)
@@ -256,7 +260,7 @@ class Pipeline:
                             text.zero_shot.mix)
 
     async def _decode(self, path: Path, spec: SamplingSpec, deadline: float,
-                      on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None
+                      on_chunk: FrameChunkSink | None = None
                       ) -> DecodedVideo:
         decoded: DecodedVideo = await self.decode_pool.decode(
             path, self.policy, spec, timeout_s=self._time_left(deadline, self.decode_timeout_s),
@@ -283,7 +287,8 @@ class Pipeline:
 
     async def _decode_and_infer_streaming(
             self, runtime: ModelRuntime, path: Path, spec: SamplingSpec, deadline: float,
-            timings: dict[str, float], on_stage: StageHook | None
+            timings: dict[str, float], on_stage: StageHook | None,
+            on_progress: DecodeProgress | None = None
     ) -> tuple[DecodedVideo, ModelOutput, int]:
         """The CNN runs on each chunk of frames as the decoder sends it, so that decoding and
         the model overlap within one request; the Transformer runs once all chunks are in.
@@ -300,10 +305,12 @@ class Pipeline:
         chunk_tasks: list[asyncio.Future[tuple[FrameFeatures, BatchTiming]]] = []
         is_open = True
 
-        def on_chunk(times_s: np.ndarray, frames: np.ndarray) -> None:
+        def on_chunk(times_s: np.ndarray, frames: np.ndarray, share: float) -> None:
             if is_open:  # chunks of a request that has failed or gone are dropped
                 chunk_tasks.append(asyncio.ensure_future(
                     frame_batcher.submit(FrameChunk(frames, times_s), deadline=deadline)))
+                if on_progress is not None:
+                    on_progress(share)
 
         started = time.monotonic()
         try:

@@ -4,12 +4,17 @@ The job computes exactly what ``POST /v1/classify`` / ``/v1/summarize`` would (s
 same single flight), so a job and a synchronous request for the same video share one computation
 and one cache entry, in either order.
 
-Progress, from the use case's stage hook: decoded -> 0.4, inferred -> 0.8, analyzed -> 0.95;
-the runner sets 1.0 once the result is stored.
+Progress: while the decode streams, 0.05 -> 0.80 with the share of the planned frames decoded
+(the CNN runs on them as they come, so this is most of the work); then the use case's stages:
+decoded -> 0.80, inferred -> 0.85, analyzed -> 0.95; the runner sets 1.0 once the result is
+stored. Values only rise, at most one write is in flight, and a change under
+``MIN_PROGRESS_STEP`` is not written on its own (the job store is Redis: a write per chunk of a
+long video would be hundreds).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,9 @@ from app.analysis import Analyzer, RequestOptions, StoredVideo
 from app.inference.pipeline import PipelineOptions
 from app.jobs.records import JobRecord
 
-PROGRESS_AT_STAGE = {"decoded": 0.4, "inferred": 0.8, "analyzed": 0.95}
+PROGRESS_AT_STAGE = {"decoded": 0.8, "inferred": 0.85, "analyzed": 0.95}
+DECODE_PROGRESS = (0.05, 0.8)  # where the streaming decode's share 0 and 1 land
+MIN_PROGRESS_STEP = 0.05
 
 ProgressHook = Callable[[float], Awaitable[None]]
 Execute = Callable[[JobRecord, Path, ProgressHook], Awaitable[dict[str, Any]]]
@@ -32,13 +39,61 @@ def analyzer_executor(analyzer: Analyzer, *, timeout_s: float) -> Execute:
     """What a runner calls to compute a job: the cached answer, else the pipeline's."""
 
     async def execute(record: JobRecord, path: Path, hook: ProgressHook) -> dict[str, Any]:
+        progress = _RisingProgress(hook)
+
         async def on_stage(stage: str) -> None:
-            await hook(PROGRESS_AT_STAGE[stage])
+            await progress.reach(PROGRESS_AT_STAGE[stage])
+
+        def on_decode(share: float) -> None:
+            low, high = DECODE_PROGRESS
+            progress.offer(low + (high - low) * share)
 
         video = StoredVideo(path=path, sha256=record.sha256, size_bytes=record.size_bytes)
-        analyzed = await analyzer.analyze(video, record.task, pipeline_options(record),
-                                          request_id=record.id, timeout_s=timeout_s,
-                                          read_cache=record.read_cache, on_stage=on_stage)
+        try:
+            analyzed = await analyzer.analyze(video, record.task, pipeline_options(record),
+                                              request_id=record.id, timeout_s=timeout_s,
+                                              read_cache=record.read_cache, on_stage=on_stage,
+                                              on_progress=on_decode)
+        finally:
+            progress.close()
         return analyzed.body
 
     return execute
+
+
+class _RisingProgress:
+    """Writes a job's progress in order, one write at a time, only ever upwards."""
+
+    def __init__(self, hook: ProgressHook) -> None:
+        self._hook = hook
+        self._wanted = 0.0
+        self._written = 0.0
+        self._writer: asyncio.Task[None] | None = None
+
+    def offer(self, value: float) -> None:
+        """From a synchronous callback: written soon if it moved by MIN_PROGRESS_STEP."""
+        if value >= self._written + MIN_PROGRESS_STEP:
+            self._wanted = max(self._wanted, value)
+            self._start_writer()
+
+    async def reach(self, value: float) -> None:
+        """A stage: written before the computation goes on."""
+        self._wanted = max(self._wanted, value)
+        while self._written < self._wanted:
+            await self._start_writer()
+
+    def _start_writer(self) -> asyncio.Task[None]:
+        # The only writer: it writes the latest wanted value before it ends.
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+        return self._writer
+
+    async def _write(self) -> None:
+        while self._written < self._wanted:
+            value = self._wanted
+            await self._hook(value)
+            self._written = value
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()

@@ -108,18 +108,21 @@ def _new_budget(policy: VideoPolicy) -> Budget:
     return Budget(policy=policy, deadline=time.monotonic() + policy.decode_timeout_s)
 
 
-FrameSink = Callable[[np.ndarray, np.ndarray], None]
+# (times_s, frames, share): a chunk, and the share of the planned samples handed over so far.
+FrameSink = Callable[[np.ndarray, np.ndarray, float], None]
 
 
 class _ChunkStreamer:
     """Hands distinct frames to ``sink`` in chunks of ``size`` as they are decoded, so that the
-    model can start on a video's first frames while the rest are still decoding."""
+    model can start on a video's first frames while the rest are still decoding. Each chunk
+    says how far through the plan the decode is (jobs and the CLI show it as progress)."""
 
-    def __init__(self, sink: FrameSink, size: int, to_seconds: Callable[[np.ndarray], np.ndarray]
-                 ) -> None:
+    def __init__(self, sink: FrameSink, size: int, to_seconds: Callable[[np.ndarray], np.ndarray],
+                 planned: int) -> None:
         self.sink = sink
         self.size = max(1, size)
         self.to_seconds = to_seconds
+        self.planned = max(1, planned)
         self.pts: list[int] = []
         self.frames: list[np.ndarray] = []
         self.sent: set[int] = set()
@@ -135,8 +138,9 @@ class _ChunkStreamer:
 
     def flush(self) -> None:
         if self.pts:
+            # Several planned times can share a frame: the share may end below 1.
             self.sink(self.to_seconds(np.asarray(self.pts, dtype=np.int64)),
-                      np.stack(self.frames))
+                      np.stack(self.frames), min(1.0, len(self.sent) / self.planned))
             self.pts, self.frames = [], []
 
 
@@ -148,9 +152,10 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
     nearest each planned time, decoding keyframes only. Several targets landing on one frame give
     that frame once, so N can be smaller than the plan (slide shows, 1-frame videos).
 
-    With ``on_frames``, the frames go to it as ``(times_s, frames)`` chunks of ``chunk_frames``
-    while decoding goes on (each distinct frame once, in decoding order), and the returned
-    ``frames`` is empty; ``times_s`` still lists every frame.
+    With ``on_frames``, the frames go to it as ``(times_s, frames, share)`` chunks of
+    ``chunk_frames`` while decoding goes on (each distinct frame once, in decoding order; share:
+    of the planned samples, handed over so far), and the returned ``frames`` is empty;
+    ``times_s`` still lists every frame.
     """
     started = time.perf_counter()
     budget = _new_budget(policy)
@@ -162,7 +167,7 @@ def decode(path: str | os.PathLike[str], policy: VideoPolicy, spec: SamplingSpec
     if keyframes_only:
         targets = np.unique(_nearest(index.key_pts, targets))
 
-    streamer = (_ChunkStreamer(on_frames, chunk_frames, index.to_seconds)
+    streamer = (_ChunkStreamer(on_frames, chunk_frames, index.to_seconds, len(targets))
                 if on_frames is not None else None)
 
     def take(frame: av.VideoFrame) -> np.ndarray:

@@ -36,6 +36,7 @@ def test_summarize_two_files_with_a_contact_sheet(tmp_path: Path) -> None:
     assert Image.open(sheet).format == "JPEG"
     # Progress within each file, on stderr even without a terminal.
     assert "0/2 bikes.mp4: running the model" in result.stderr
+    assert "0/2 bikes.mp4: decoding 100%" in result.stderr  # the decode, by quarters
     assert "2/2 carphone_pristine.mp4: done" in result.stderr
 
 

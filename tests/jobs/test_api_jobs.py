@@ -13,6 +13,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from app.jobs import JobManager
+from app.jobs.execute import DECODE_PROGRESS, MIN_PROGRESS_STEP, PROGRESS_AT_STAGE
 from app.service import Services
 from tests.api.conftest import running_app, tiny_settings
 from tests.jobs.conftest import upload, wait_job
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def app_client(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory
                      ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     root = tmp_path_factory.mktemp("api-jobs")
+    # Chunks of two frames: even these short clips stream in several, which progress counts.
     settings = tiny_settings(tiny_store, root, jobs_dir=root / "jobs", worker_concurrency=1,
-                             max_upload_mb=2.0, warmup=False, shutdown_grace_s=0.0)
+                             max_upload_mb=2.0, warmup=False, shutdown_grace_s=0.0,
+                             stream_chunk_frames=2)
     async with running_app(settings) as (app, client):
         yield app, client
 
@@ -149,8 +152,8 @@ async def test_cancelling_a_finished_job_is_409(client: httpx.AsyncClient,
 async def test_cancel_queued_and_running_jobs_and_progress(
         client: httpx.AsyncClient, jobs: JobManager, clips: list[Path],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # Hold the first job right after its decode (progress 0.4), so that with one job at a
-    # time the second one stays queued.
+    # Hold the first job right after its decode, so that with one job at a time the second one
+    # stays queued.
     reached: list[float] = []
     at_decode = asyncio.Event()
     release = asyncio.Event()
@@ -158,7 +161,7 @@ async def test_cancel_queued_and_running_jobs_and_progress(
 
     async def holding_set_progress(job_id: str, progress: float) -> bool:
         reached.append(progress)
-        if progress == 0.4:
+        if progress == PROGRESS_AT_STAGE["decoded"]:
             at_decode.set()
             await release.wait()
         return await real_set_progress(job_id, progress)
@@ -194,7 +197,9 @@ async def test_cancel_queued_and_running_jobs_and_progress(
     assert not (jobs.uploads.root / first["id"]).exists()
     final = (await client.get(first["status_url"])).json()
     assert final["status"] == "cancelled" and final["result"] is None
-    assert reached == [0.4]  # stopped before the model's turn
+    # Stopped before the model's turn: the decode's progress, and nothing after it.
+    assert reached[-1] == PROGRESS_AT_STAGE["decoded"]
+    assert reached == sorted(reached)
     assert (await client.get(second["status_url"])).json()["started_at"] is None
 
 
@@ -212,11 +217,21 @@ async def test_progress_rises_through_the_stages(
         return running
 
     monkeypatch.setattr(jobs.store, "set_progress", recording)
+    # 3.5 s at 4 fps: 14 frames in 7 chunks of two.
     created = await client.post("/v1/jobs", params={"task": "classify", "fps": 4},
-                                **upload(clips[0]))
+                                **upload(clips[5]))
     done = await wait_job(client, created.json()["id"])
     assert done["status"] == "succeeded" and done["progress"] == 1.0
-    assert seen == [(0.4, 0.4), (0.8, 0.8), (0.95, 0.95)]
+    requested = [value for value, _ in seen]
+    assert all(stored == value for value, stored in seen)
+    assert requested == sorted(set(requested))  # only upwards, never twice
+    # The decode moves it (it once jumped 0 -> 0.4 -> 1), then the stages after it.
+    during_decode = [v for v in requested if v < DECODE_PROGRESS[1]]
+    assert len(during_decode) >= 3 and during_decode[0] < 0.5, requested
+    # Between two writes of the decode, at least MIN_PROGRESS_STEP (not a write per chunk).
+    steps = [b - a for a, b in zip(during_decode, during_decode[1:], strict=False)]
+    assert min(steps) >= MIN_PROGRESS_STEP - 1e-9, requested
+    assert requested[-2:] == [PROGRESS_AT_STAGE["inferred"], PROGRESS_AT_STAGE["analyzed"]]
 
 
 async def test_callback_setting_is_refused_when_off(client: httpx.AsyncClient,

@@ -241,7 +241,8 @@ def test_streamed_decode_hands_over_every_chunk_before_it_returns() -> None:
 
     async def body(pool: DecodePool) -> Any:
         result = await pool.decode(BIKES, VideoPolicy(), SamplingSpec(), timeout_s=60,
-                                   on_chunk=lambda t, f: chunks.append((t, f)), chunk_frames=6)
+                                   on_chunk=lambda t, f, _share: chunks.append((t, f)),
+                                   chunk_frames=6)
         seen_at_return.append(len(chunks))
         return result
 

@@ -15,12 +15,20 @@ from tests.unit.video.conftest import MakeVideo
 POLICY = VideoPolicy()
 
 
+SHARES: list[float] = []  # the share each chunk reported, of the last streamed decode
+
+
 def streamed(path: Path, spec: SamplingSpec, chunk_frames: int
              ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
     """(chunks, result times, result frames) of a streamed decode."""
     chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    result = decode(path, POLICY, spec, on_frames=lambda t, f: chunks.append((t, f)),
-                    chunk_frames=chunk_frames)
+    SHARES.clear()
+
+    def sink(times_s: np.ndarray, frames: np.ndarray, share: float) -> None:
+        chunks.append((times_s, frames))
+        SHARES.append(share)
+
+    result = decode(path, POLICY, spec, on_frames=sink, chunk_frames=chunk_frames)
     return chunks, result.times_s, result.frames
 
 
@@ -37,6 +45,10 @@ def test_chunks_are_the_frames_of_a_plain_decode(mode: str) -> None:
     assert 1 <= len(chunks[-1][0]) <= 3
     np.testing.assert_array_equal(np.concatenate([t for t, _ in chunks]), plain.times_s)
     np.testing.assert_array_equal(np.concatenate([f for _, f in chunks]), plain.frames)
+    # How far through the plan each chunk is: rising, and all of it once every frame is out.
+    assert sorted(SHARES) == SHARES and 0 < SHARES[0] < 1
+    if mode == "exact":  # the plan is the sampled times; each lands on its own frame here
+        assert SHARES[-1] == 1.0
 
 
 def test_a_frame_that_several_targets_land_on_is_sent_once(video: MakeVideo) -> None:
