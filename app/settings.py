@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         "cut off with 408 body_too_slow (nginx's client_body_timeout, Apache's mod_reqtimeout "
         "MinRate). 0: no minimum.")
     body_grace_s: float = Field(10.0, gt=0, description="How long an upload may be slow.")
+    body_idle_s: float = Field(
+        30.0, gt=0, description="Longest silence within a body (408 body_too_slow): a fast start "
+        "earns no credit for a stall (nginx's client_body_timeout is such a silence).")
     max_head_bytes: int = Field(
         65536, ge=1024, description="Request line and headers together; more gets a JSON 431 "
         "head_too_large (64 labels of 200 characters fit in the query string).")

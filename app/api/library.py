@@ -7,6 +7,7 @@ Every call sees only the caller's namespace (its API key's library).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -17,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.analysis.options import RequestOptions, validation_problems
 from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, error_responses
-from app.api.upload import BodyLimits, receive_upload
-from app.errors import BadRequest, InvalidOption, PayloadTooLarge, UnsupportedMedia
+from app.api.upload import BodyLimits, read_small_body, receive_upload
+from app.errors import BadRequest, InvalidOption, UnsupportedMedia
 from app.library import SearchQuery
 from app.library.library import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_IN_DEFAULT, SearchIn
+from app.settings import Settings
 
 router = APIRouter(tags=["library"])
 MAX_JSON_BYTES = 64 * 1024
@@ -158,7 +160,7 @@ async def search(request: Request, svc: ServicesDep, namespace: Namespace,
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     timeout_s = svc.settings.request_timeout_s
     if media == "application/json":
-        req = _parse_search(await _json_body(request))
+        req = _parse_search(await _json_body(request, svc.settings))
         page = await svc.library.search(namespace, req.to_query(), request_id=request_id,
                                         timeout_s=timeout_s)
     elif media == "multipart/form-data":
@@ -192,15 +194,11 @@ async def search(request: Request, svc: ServicesDep, namespace: Namespace,
             "page_info": {"total": page.total, "next_page_token": page.next_page_token}}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"A search body is at most {MAX_JSON_BYTES} bytes.")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"A search body is at most {MAX_JSON_BYTES} bytes.")
+async def _json_body(request: Request, settings: Settings) -> dict[str, Any]:
+    # Read under the upload's deadline and pace: an unfinished JSON body once held its open
+    # request for ever.
+    limits = dataclasses.replace(BodyLimits.from_settings(settings), max_bytes=MAX_JSON_BYTES)
+    raw = await read_small_body(request, limits, "A search body")
     try:
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -186,38 +186,64 @@ class BodyLimits:
     timeout_s: float  # the whole body
     min_bytes_per_s: int = 0  # on average, once grace_s has passed; 0: no minimum
     grace_s: float = 10.0
+    idle_s: float = 30.0  # the longest wait for the next chunk, whatever came before
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BodyLimits:
         return cls(max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s,
-                   min_bytes_per_s=settings.body_min_bytes_per_s, grace_s=settings.body_grace_s)
+                   min_bytes_per_s=settings.body_min_bytes_per_s, grace_s=settings.body_grace_s,
+                   idle_s=settings.body_idle_s)
 
 
 async def _paced(chunks: AsyncIterator[bytes], limits: BodyLimits) -> AsyncIterator[bytes]:
     """The body's chunks, cut off with 408 ``body_too_slow`` once, after the grace period, the
-    average rate falls under the minimum: the wait for each chunk ends when it would."""
-    if limits.min_bytes_per_s <= 0:
-        async for chunk in chunks:
-            yield chunk
-        return
-    started = time.monotonic()
+    average rate falls under the minimum, or once nothing has come for ``idle_s`` (a fast start
+    would otherwise buy a long stall): the wait for each chunk ends when it would."""
+    started = last = time.monotonic()
     received = 0
     iterator = aiter(chunks)
     while True:
-        # The rate stays above the minimum until received / min_rate seconds have passed.
-        due = started + max(limits.grace_s, received / limits.min_bytes_per_s)
+        due = last + limits.idle_s
+        if limits.min_bytes_per_s > 0:
+            # The rate stays above the minimum until received / min_rate seconds have passed.
+            due = min(due, started + max(limits.grace_s, received / limits.min_bytes_per_s))
         try:
             chunk = await asyncio.wait_for(anext(iterator), max(0.0, due - time.monotonic()))
         except StopAsyncIteration:
             return
         except TimeoutError:
+            now = time.monotonic()
+            why = (f"nothing arrived for {now - last:.0f} s" if now - last >= limits.idle_s
+                   else f"it is arriving slower than {limits.min_bytes_per_s} bytes a second")
             raise RequestBodyTimeout(
-                f"The upload is arriving slower than {limits.min_bytes_per_s} bytes a second "
-                f"(it sent {received} bytes in {time.monotonic() - started:.0f} s): the "
-                "connection is cut off so that it holds no capacity. Send it faster.",
+                f"The upload stalled: {why} (it sent {received} bytes in {now - started:.0f} "
+                "s). The connection is cut off so that it holds no capacity. Send it faster.",
                 code="body_too_slow") from None
         received += len(chunk)
+        last = time.monotonic()
         yield chunk
+
+
+async def read_small_body(request: Request, limits: BodyLimits, what: str) -> bytes:
+    """A small body (a JSON request) in memory, under the same size, deadline and pace rules as
+    an upload: a client that never finishes it holds nothing for long."""
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLarge(f"{what} is at most {limits.max_bytes} bytes.")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise too_large
+    raw = bytearray()
+    try:
+        async with asyncio.timeout(limits.timeout_s):
+            async for chunk in _paced(request.stream(), limits):
+                raw += chunk
+                if len(raw) > limits.max_bytes:
+                    raise too_large
+    except TimeoutError:
+        raise RequestBodyTimeout(f"{what} did not arrive within {limits.timeout_s:.0f} s."
+                                 ) from None
+    except ClientDisconnect:
+        raise ClientGone() from None
+    return bytes(raw)
 
 class _BodyReader(Protocol):
     def feed(self, chunk: bytes) -> None: ...

@@ -62,3 +62,40 @@ async def test_a_slow_body_is_cut_off_and_holds_no_admission_slot(
         cut: Any = await slow
         assert cut.status_code == 408, cut.text
         assert cut.json()["error"]["code"] == "body_too_slow"
+
+
+async def test_a_fast_start_buys_no_long_stall(make_settings: Callable[..., Settings]) -> None:
+    # 64 KiB at once is 64 s of credit at 1000 bytes a second; the silence after it is cut off
+    # after body_idle_s all the same (it once lasted until the whole-body timeout).
+    async def start_then_stall() -> AsyncIterator[bytes]:
+        yield b"\x00" * 65536
+        await asyncio.sleep(30)
+
+    settings = make_settings(body_grace_s=0.5, body_min_bytes_per_s=1000, body_idle_s=1.0)
+    async with running_app(settings) as (_, client):
+        started = asyncio.get_running_loop().time()
+        cut = await client.post("/v1/classify", content=start_then_stall(),
+                                headers={"Content-Type": "video/mp4"})
+        assert cut.status_code == 408, cut.text
+        assert cut.json()["error"]["code"] == "body_too_slow"
+        assert "nothing arrived for 1 s" in cut.json()["error"]["message"]
+        assert asyncio.get_running_loop().time() - started < 10
+
+
+async def test_an_unfinished_search_body_is_cut_off(make_settings: Callable[..., Settings]
+                                                    ) -> None:
+    # The JSON search body was read with no deadline: a client that never finished it held
+    # its open request for ever.
+    async def half_a_query() -> AsyncIterator[bytes]:
+        yield b'{"query": "a cyc'
+        await asyncio.sleep(30)
+
+    settings = make_settings(body_grace_s=0.5, body_idle_s=1.0)
+    async with running_app(settings) as (_, client):
+        cut = await client.post("/v1/search", content=half_a_query(),
+                                headers={"Content-Type": "application/json"})
+        assert cut.status_code == 408, cut.text
+        assert cut.json()["error"]["code"] == "body_too_slow"
+        big = await client.post("/v1/search", content=b" " * 70000,
+                                headers={"Content-Type": "application/json"})
+        assert big.status_code == 413, big.text
