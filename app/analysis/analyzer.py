@@ -9,6 +9,7 @@ cache key, a pipeline run and a rendered body.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.analysis.bodies import render_body
+from app.analysis.bodies import from_index_body, render_body
 from app.analysis.orphans import owned_temp_file
 from app.cache import ResultCache, make_cache_key
 from app.inference.decode_pool import DecodePool
@@ -75,8 +76,10 @@ class Analyzer:
         self._models.require_ready()
 
     def cache_key(self, sha256: str, task: Task, options: PipelineOptions) -> str:
-        """The one key for this answer (raises ``ModelNotFound`` for an unknown model)."""
-        return _cache_key(self._models.require_ready(), sha256, task, options)
+        """The key of the one computation that answers ``task`` (raises ``ModelNotFound`` for
+        an unknown model): classify, summarize and analyze share it."""
+        core_task, core = _core(task, options)
+        return _cache_key(self._models.require_ready(), sha256, core_task, core)
 
     def model_identity(self, model: str | None) -> dict[str, str]:
         """``{"name", "version"}`` of the model a request naming ``model`` runs on."""
@@ -106,20 +109,38 @@ class Analyzer:
             with contextlib.suppress(FileNotFoundError):
                 clip.unlink()
 
-    async def cached(self, key: str) -> dict[str, Any] | None:
-        return await self._cache.get(key)
-
     async def check_policy(self, video: StoredVideo) -> None:
         """Probe the video against the upload policy in a decode process (raises the 4xx)."""
         pipeline = self._models.require_ready()
         await self._decode_pool.run("probe", str(video.path), pipeline.policy,
                                     timeout_s=pipeline.decode_timeout_s)
 
+    async def cached_answer(self, sha256: str, task: Task, options: PipelineOptions
+                            ) -> dict[str, Any] | None:
+        """The body of ``task`` if everything it needs is cached already, else None."""
+        pipeline = self._models.require_ready()
+        body = await self._cache.get(self.cache_key(sha256, task, options))
+        if body is None:
+            return None
+        if options.thumbnails and body["keyframes"]:
+            thumbs = await self._cache.get(_thumbnails_key(pipeline, sha256, body, options))
+            if thumbs is None:
+                return None
+            body = _with_thumbnails(body, thumbs)
+        return _answer(task, body, options)
+
     async def analyze(self, video: StoredVideo, task: Task, options: PipelineOptions, *,
                       request_id: str, timeout_s: float, read_cache: bool = True,
                       started: float | None = None, on_stage: StageHook | None = None,
                       on_progress: DecodeProgress | None = None) -> Analyzed:
         """The body of ``task`` for ``video``, stamped with ``request_id``.
+
+        One computation answers classify, summarize and analyze (labels, shots and summary at
+        once, cached under one key); each task's answer is cut from it, so asking for the
+        labels after the summary, or the other way round, is a cache hit. Keyframe thumbnails
+        are decoded after it and cached on their own, by size: the contact sheet after the JSON
+        summary decodes a few frames and runs no model. "index" adds each shot's vectors (its
+        own entry: the library's).
 
         ``started`` (``time.monotonic()``) is when the caller's request began, for
         ``timings.total_ms``; ``read_cache=False`` recomputes and stores the fresh answer.
@@ -128,28 +149,52 @@ class Analyzer:
         """
         started = time.monotonic() if started is None else started
         pipeline = self._models.require_ready()
-        if task == "index" and not options.shot_vectors:
-            options = dataclasses.replace(options, shot_vectors=True)
-        key = _cache_key(pipeline, video.sha256, task, options)
+        if task == "classify":  # before anything is decoded: a model without labels says so
+            pipeline.runtime(options.model).loaded.require_classifier()
+        core_task, core = _core(task, options)
+        key = _cache_key(pipeline, video.sha256, core_task, core)
         deadline = time.monotonic() + timeout_s
 
         async def compute() -> dict[str, Any]:
             with _own_link(video) as path:
-                result = await pipeline.run(path, options, deadline=deadline,
-                                            want_summary=task != "classify",
-                                            want_labels=task != "summarize", on_stage=on_stage,
+                result = await pipeline.run(path, core, deadline=deadline, want_summary=True,
+                                            want_labels=True, on_stage=on_stage,
                                             on_progress=on_progress)
             if on_stage is not None:
                 await on_stage("analyzed")
             self._observe(result)
-            return render_body(task, result, request_id=request_id,
+            return render_body(core_task, result, request_id=request_id,
                                total_ms=(time.monotonic() - started) * 1000,
-                               include_frames=options.include_frames,
-                               asked_labels=bool(options.labels or options.label_set),
-                               show_guesses=options.show_guesses)
+                               include_frames=core.include_frames,
+                               asked_labels=bool(core.labels or core.label_set),
+                               show_guesses=core.show_guesses)
 
         body, was_cached = await self._cache.get_or_compute(key, compute, read=read_cache)
-        return Analyzed({**body, "request_id": request_id}, was_cached)
+        if options.thumbnails and body["keyframes"]:
+            thumbs = await self._thumbnails(pipeline, video, body, options, deadline, read_cache)
+            body = _with_thumbnails(body, thumbs)
+        return Analyzed({**_answer(task, body, options), "request_id": request_id}, was_cached)
+
+    async def _thumbnails(self, pipeline: Pipeline, video: StoredVideo, body: dict[str, Any],
+                          options: PipelineOptions, deadline: float, read_cache: bool
+                          ) -> dict[str, Any]:
+        """``{"jpeg_base64": [...], "ms": ...}``: a JPEG of each keyframe of ``body``, whole
+        frame, at ``options.thumbnail_px``, through the cache."""
+        times = [float(k["time_s"]) for k in body["keyframes"]]
+
+        async def compute() -> dict[str, Any]:
+            began = time.monotonic()
+            with _own_link(video) as path:
+                jpegs: list[bytes] = await self._decode_pool.run(
+                    "decode_thumbnails", path, times, options.thumbnail_px,
+                    timeout_s=max(0.1, min(pipeline.decode_timeout_s,
+                                           deadline - time.monotonic())))
+            return {"jpeg_base64": [base64.b64encode(j).decode("ascii") for j in jpegs],
+                    "ms": round((time.monotonic() - began) * 1000, 1)}
+
+        key = _thumbnails_key(pipeline, video.sha256, body, options)
+        thumbs, _ = await self._cache.get_or_compute(key, compute, read=read_cache)
+        return thumbs
 
     def _observe(self, result: PipelineResult) -> None:
         for stage in _STAGES:
@@ -161,6 +206,37 @@ def _cache_key(pipeline: Pipeline, sha256: str, task: Task, options: PipelineOpt
     runtime = pipeline.runtime(options.model)
     return make_cache_key(sha256, task, runtime.loaded.name, runtime.loaded.version,
                           options.cache_options(task))
+
+
+def _core(task: Task, options: PipelineOptions) -> tuple[Task, PipelineOptions]:
+    """The computation that answers ``task``: "analyze" for classify, summarize and analyze,
+    "index" (with shot vectors) for the library; thumbnails are not part of it."""
+    core_task: Task = "index" if task == "index" else "analyze"
+    return core_task, dataclasses.replace(
+        options, thumbnails=False, shot_vectors=options.shot_vectors or task == "index")
+
+
+def _thumbnails_key(pipeline: Pipeline, sha256: str, body: dict[str, Any],
+                    options: PipelineOptions) -> str:
+    runtime = pipeline.runtime(options.model)
+    return make_cache_key(sha256, "thumbnails", runtime.loaded.name, runtime.loaded.version,
+                          {"times_s": [k["time_s"] for k in body["keyframes"]],
+                           "px": options.thumbnail_px})
+
+
+def _with_thumbnails(body: dict[str, Any], thumbs: dict[str, Any]) -> dict[str, Any]:
+    keyframes = [{**k, "thumbnail_jpeg_base64": jpeg}
+                 for k, jpeg in zip(body["keyframes"], thumbs["jpeg_base64"], strict=True)]
+    return {**body, "keyframes": keyframes,
+            "timings": {**body["timings"], "thumbnails_ms": thumbs["ms"]}}
+
+
+def _answer(task: Task, body: dict[str, Any], options: PipelineOptions) -> dict[str, Any]:
+    """``task``'s body cut from the core computation's (the index body stays whole: the library
+    cuts it)."""
+    if task == "index":
+        return body
+    return from_index_body(body, task, thumbnails=options.thumbnails)
 
 
 @contextlib.contextmanager

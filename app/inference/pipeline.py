@@ -83,8 +83,8 @@ class PipelineOptions:
                           include_frames=self.include_frames, labels=list(self.labels),
                           label_set=self.label_set, show_guesses=self.show_guesses)
         if endpoint in ("summarize", "analyze", "index"):
-            common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes,
-                          thumbnails=self.thumbnails, thumbnail_px=self.thumbnail_px)
+            # Not the thumbnails: the analyzer decodes and caches them on their own.
+            common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes)
         return common
 
 

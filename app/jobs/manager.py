@@ -131,7 +131,8 @@ class JobManager:
             read_cache=read_cache, callback_url=callback_url, request_id=request_id)
         record.cache_key = self.analyzer.cache_key(upload.sha256, task,
                                                    pipeline_options(record))
-        cached = await self.analyzer.cached(record.cache_key) if read_cache else None
+        cached = await self.analyzer.cached_answer(upload.sha256, task, pipeline_options(
+            record)) if read_cache else None
         if cached is None:
             await self.analyzer.check_policy(upload)
         try:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from PIL import Image
 
-from tests.api.conftest import multipart
+from app.settings import Settings
+from tests.api.conftest import multipart, running_app
 
 
 async def test_classify_multipart_has_the_documented_shape(
@@ -152,8 +157,11 @@ async def test_analyze_answers_labels_and_summary_from_one_computation(
     assert whole.status_code == 200, whole.text
     body = whole.json()
     assert body["features"] == ["labels", "shots", "summary"]
-    classify = (await client.post("/v1/classify", **multipart(videos["cuts"]))).json()
-    summarize = (await client.post("/v1/summarize", **multipart(videos["cuts"]))).json()
+    classify_resp = await client.post("/v1/classify", **multipart(videos["cuts"]))
+    summarize_resp = await client.post("/v1/summarize", **multipart(videos["cuts"]))
+    # classify and summarize are cut from the same computation: both are cache hits.
+    assert [classify_resp.headers["x-cache"], summarize_resp.headers["x-cache"]] == ["hit"] * 2
+    classify, summarize = classify_resp.json(), summarize_resp.json()
     # The same answers as the two shorthand endpoints give.
     for key in ("video_labels", "shot_labels", "video"):
         assert body[key] == classify[key], key
@@ -186,3 +194,39 @@ async def test_analyze_refuses_unknown_features_and_jpeg(
         "message"]
     wrong = await client.post("/v1/classify", **multipart(videos["short"], features="labels"))
     assert wrong.status_code == 422
+
+
+async def test_the_contact_sheet_after_the_json_summary_runs_no_model(
+        make_settings: Callable[..., Settings], videos: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # It once computed everything again (format=jpeg asks for bigger thumbnails, which were
+    # part of the cache key): the keyframe thumbnails are cached on their own now, by size.
+    async with running_app(make_settings()) as (app, client):
+        await _sheet_after_summary(app, client, videos["other"], monkeypatch)
+
+
+async def _sheet_after_summary(app: FastAPI, client: httpx.AsyncClient, clip: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = app.state.services.models.require_ready()
+    runs: list[Path] = []
+    real_run = pipeline.run
+
+    async def counting(path: Path, *args: Any, **kwargs: Any) -> Any:
+        runs.append(path)
+        return await real_run(path, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run", counting)
+    summary = await client.post("/v1/summarize", **multipart(clip),
+                                headers={"Cache-Control": "no-cache"})
+    sheet = await client.post("/v1/summarize?format=jpeg", **multipart(clip))
+    thumbs = await client.post("/v1/summarize?thumbnails=true", **multipart(clip))
+    assert [r.status_code for r in (summary, sheet, thumbs)] == [200] * 3
+    assert len(runs) == 1
+    assert [sheet.headers["x-cache"], thumbs.headers["x-cache"]] == ["hit", "hit"]
+    assert Image.open(io.BytesIO(sheet.content)).format == "JPEG"
+    keyframes = thumbs.json()["keyframes"]
+    assert [k["time_s"] for k in keyframes] == [k["time_s"] for k in summary.json()["keyframes"]]
+    assert all(k["thumbnail_jpeg_base64"] for k in keyframes)
+    assert all(k["thumbnail_jpeg_base64"] is None for k in summary.json()["keyframes"])
+    small = Image.open(io.BytesIO(base64.b64decode(keyframes[0]["thumbnail_jpeg_base64"])))
+    assert max(small.size) == 160  # the default thumbnail_px; the sheet's are 240

@@ -253,9 +253,11 @@ def test_bad_bodies_and_ids(client: TestClient) -> None:
     example = client.post("/v1/search", files={"video": ("x.mp4", b"%PDF-1.4 not a video")},
                           headers=A)
     assert example.status_code == 415, example.text
-    for vid in ("nope", "0" * 32, "../" * 10):
+    # "%2e%2e%2f": the client would resolve a plain "../" itself (to "/", the page).
+    for vid in ("nope", "0" * 32, "%2e%2e%2f" * 10, "..%2f..%2fsettings.py"):
         response = client.get(f"/v1/videos/{vid}", headers=A)
         assert response.status_code == 404, (vid, response.text)
+        assert response.json()["error"]["code"] in ("video_not_found", "not_found")
 
 
 def test_delete_removes_every_vector(client: TestClient, library: dict[str, str]) -> None:

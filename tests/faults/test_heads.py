@@ -60,6 +60,18 @@ def test_many_headers_past_the_limit_are_a_431(server: ServeProcess) -> None:
         assert _error(sock) == (431, "head_too_large")
 
 
+@pytest.mark.parametrize("head", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+    b"NOT A REQUEST LINE\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+])
+def test_a_malformed_head_is_a_json_400(server: ServeProcess, head: bytes) -> None:
+    with _connect(server) as sock:
+        sock.sendall(head)
+        assert _error(sock) == (400, "bad_request")
+
+
 def test_a_head_within_the_limit_is_served(server: ServeProcess) -> None:
     with _connect(server) as sock:
         _send_head(sock, [("X-Ok", "c" * 8192), ("Connection", "close")])
