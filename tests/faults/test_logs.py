@@ -12,7 +12,7 @@ from tests.faults.server import ServeProcess, wait_until
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_each_request_is_logged_once(tmp_path: Path, fault_store: Path,
+def test_each_request_is_logged_once(tmp_path: Path, fault_store: Path, clip: bytes,
                                      log_format: str) -> None:
     with ServeProcess(tmp_path, fault_store, VIDEOBERT_LOG_LEVEL="info",
                       VIDEOBERT_LOG_FORMAT=log_format) as server:
@@ -28,4 +28,15 @@ def test_each_request_is_logged_once(tmp_path: Path, fault_store: Path,
                 "request_id": request_id, "method": "GET", "path": "/v1/models",
                 "status": 200}
             assert entry["ms"] >= 0 and entry["level"] == "info"
+            assert entry["route"] == "/v1/models" and entry["cache"] is None
+            # An analysis says whether it came from the cache.
+            for _ in range(2):
+                posted = httpx.post(f"{server.url}/v1/classify", files={"video": ("c.mp4", clip)},
+                                    timeout=60)
+                assert posted.status_code == 200, posted.text
+            assert wait_until(lambda: server.log().count('"/v1/classify"') >= 4, 10)
+            analyses = [json.loads(line) for line in server.log().splitlines()
+                        if '"path": "/v1/classify"' in line]
+            assert [(e["route"], e["cache"]) for e in analyses] == [
+                ("/v1/classify", "miss"), ("/v1/classify", "hit")]
             assert all(json.loads(line) for line in server.log().splitlines() if line)
