@@ -87,12 +87,10 @@ def classify_body(result: PipelineResult, *, request_id: str, total_ms: float,
 def summarize_body(result: PipelineResult, *, request_id: str, total_ms: float
                    ) -> dict[str, Any]:
     a = result.analysis
-    thumbs = result.thumbnails
-    keyframes = []
-    for i, k in enumerate(a.keyframes):
-        thumb = base64.b64encode(thumbs[i]).decode("ascii") if i < len(thumbs) else None
-        keyframes.append({"time_s": _round(k.time_s), "shot_index": int(k.shot_index),
-                          "score": _round(k.score, 4), "thumbnail_jpeg_base64": thumb})
+    # Thumbnails are the analyzer's, decoded and cached apart from the computation.
+    keyframes = [{"time_s": _round(k.time_s), "shot_index": int(k.shot_index),
+                  "score": _round(k.score, 4), "thumbnail_jpeg_base64": None}
+                 for k in a.keyframes]
     body: dict[str, Any] = {
         "request_id": request_id,
         "model": {"name": result.model_name, "version": result.model_version},

@@ -96,7 +96,6 @@ class PipelineResult:
     decoded_mode: str
     times_s: np.ndarray
     analysis: VideoReadout
-    thumbnails: list[bytes]
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1
     labels_truncated: list[str] = field(default_factory=list)
@@ -226,18 +225,10 @@ class Pipeline:
         if want_summary and decoded.info.subtitle_streams:
             cues = await self._subtitles(path, deadline)
 
-        thumbnails: list[bytes] = []
-        if want_summary and options.thumbnails and analysis.keyframes:
-            started = time.monotonic()
-            thumbnails = await self.decode_pool.run(
-                "decode_thumbnails", path, [k.time_s for k in analysis.keyframes],
-                options.thumbnail_px, timeout_s=self._time_left(deadline, self.decode_timeout_s))
-            timings["thumbnails_ms"] = (time.monotonic() - started) * 1000
-
         return PipelineResult(
             model_name=runtime.loaded.name, model_version=runtime.loaded.version,
             info=decoded.info, decoded_mode=decoded.mode, times_s=times_s,
-            analysis=analysis, thumbnails=thumbnails, timings_ms=timings,
+            analysis=analysis, timings_ms=timings,
             batch_size=batch_size, labels_truncated=truncated, shot_vectors=vectors,
             subtitles=cues)
 
