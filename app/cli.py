@@ -70,7 +70,7 @@ async def _run_worker(settings: Settings, health_file: Path | None) -> int:
     from app.service import Services
 
     log = logging.getLogger("app.worker")
-    services = await Services.start(settings, background_warmup=False)
+    services = await Services.start(settings, background_warmup=False, in_worker=True)
     if services.models.startup_error:
         await services.stop()
         print(f"error: {services.models.startup_error}", file=sys.stderr)

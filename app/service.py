@@ -46,7 +46,7 @@ class Services:
 
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None,
-                    background_warmup: bool = True) -> Services:
+                    background_warmup: bool = True, in_worker: bool = False) -> Services:
         """Nothing here raises for a model that fails to load: the service then stays unready
         with ``models.startup_error`` (the API still answers its probes)."""
         s = settings
@@ -76,8 +76,12 @@ class Services:
         models = ModelHost(s, metrics, decode_pool)
         await models.start(background=background_warmup)
         analyzer = Analyzer(models=models, cache=cache, decode_pool=decode_pool, metrics=metrics)
-        jobs = JobManager.from_settings(s, analyzer)
         library = build_library(s, analyzer, metrics)
+        # A job worker indexes only into a library every process shares (the API's embedded
+        # one is the API's alone); the API's in-process runner uses the API's own.
+        can_index = not in_worker or s.library_is_shared
+        jobs = JobManager.from_settings(
+            s, analyzer, indexer=library.analyze_and_add if can_index else None)
         return cls(settings=s, metrics=metrics, admission=admission, cache=cache,
                    decode_pool=decode_pool, models=models, analyzer=analyzer, jobs=jobs,
                    library=library)

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def library_is_shared(self) -> bool:
+        """Whether every process reaches one library (a Qdrant server). The embedded LanceDB and
+        qdrant-client's local mode are one process's: a job worker must not write them."""
+        return bool(self.vector_url) and not str(self.vector_url).startswith("file:")
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 

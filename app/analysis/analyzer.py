@@ -86,6 +86,11 @@ class Analyzer:
         loaded = self._models.require_ready().runtime(model).loaded
         return {"name": loaded.name, "version": loaded.version}
 
+    def require_text_encoder(self, model: str | None) -> None:
+        """Raise 422 ``labels_not_supported`` if ``model`` has no text encoder (words, and the
+        library's vectors, need one)."""
+        self._models.require_ready().runtime(model).loaded.require_text()
+
     async def encode_texts(self, texts: list[str], model: str | None) -> np.ndarray:
         """(n, d) unit vectors of ``texts`` in the model's text space (the encoder's LRU cache
         makes a repeated text free)."""

@@ -16,13 +16,14 @@ from pydantic import BaseModel, Field
 
 from app.analysis import Task
 from app.analysis.schemas import AnalyzeResponse, ClassifyResponse, SummarizeResponse
-from app.api.deps import ReadsCache, RequestId, ServicesDep
+from app.api.deps import Namespace, ReadsCache, RequestId, ServicesDep
 from app.api.schemas import VIDEO_REQUEST_BODY, ErrorBody, RequestOptions, error_responses
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
 from app.jobs.records import JobStatus
 from app.jobs.store import Cursor
+from app.library.library import MAX_NAME_CHARS
 
 router = APIRouter(tags=["jobs"])
 # What a job may compute: the synchronous endpoints' tasks ("index" belongs to the library).
@@ -37,6 +38,10 @@ class JobOptions(RequestOptions):
                           "analyze: every feature).")
     callback_url: str | None = Field(
         None, max_length=2048, description="POSTed the finished job (an allowlisted host).")
+    index: bool = Field(False, description="Also add the video to your library (as POST "
+                                           "/v1/videos); the result then has video_id.")
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS,
+                             description="With index=true: the video's name in your library.")
 
 
 class JobCreated(BaseModel):
@@ -92,8 +97,8 @@ def _status_url(request: Request, job_id: str) -> str:
              openapi_extra=VIDEO_REQUEST_BODY,
              summary="Queue a classify or summarize job; poll status_url for the result")
 async def create_job(request: Request, query: Annotated[JobOptions, Query()],
-                     svc: ServicesDep, request_id: RequestId,
-                     read_cache: ReadsCache) -> JSONResponse:
+                     svc: ServicesDep, request_id: RequestId, read_cache: ReadsCache,
+                     namespace: Namespace) -> JSONResponse:
     """Upload a video like for `/v1/classify` or `/v1/summarize`, plus `task`.
 
     `curl -F video=@long.mp4 'http://localhost:8000/v1/jobs?task=summarize'`
@@ -110,12 +115,17 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
         if options.task is None:
             raise InvalidOption("Say what to compute: task=classify, summarize or analyze.")
         analysis = RequestOptions.model_validate(
-            options.model_dump(exclude={"task", "callback_url"}))
+            options.model_dump(exclude={"task", "callback_url", "index", "name"}))
+        if options.name is not None and not options.index:
+            raise InvalidOption("name= names the video in your library: send it with "
+                                "index=true.")
         with svc.admission:  # a slot once the body is in: a slow upload holds none
             record = await jobs.submit(task=options.task, options=analysis, upload=upload,
                                        read_cache=read_cache,
                                        callback_url=options.callback_url,
-                                       request_id=request_id)
+                                       request_id=request_id,
+                                       index_namespace=namespace if options.index else None,
+                                       index_name=options.name)
     url = _status_url(request, record.id)
     body = JobCreated(id=record.id, status=record.status.value, status_url=url)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})

@@ -21,12 +21,17 @@ from app.api.schemas import VIDEO_REQUEST_BODY, error_responses
 from app.api.upload import BodyLimits, read_small_body, receive_upload
 from app.errors import BadRequest, InvalidOption, UnsupportedMedia
 from app.library import SearchQuery
-from app.library.library import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_IN_DEFAULT, SearchIn
+from app.library.library import (
+    MAX_NAME_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+    SEARCH_IN_DEFAULT,
+    SearchIn,
+)
 from app.settings import Settings
 
 router = APIRouter(tags=["library"])
 MAX_JSON_BYTES = 64 * 1024
-MAX_NAME_CHARS = 200
 
 _ERRORS = error_responses({
     400: "Malformed request, or a page_token this server did not issue for this query "

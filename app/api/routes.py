@@ -29,6 +29,7 @@ from app.api.schemas import (
 )
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption, VideoBertError
+from app.library.library import MAX_NAME_CHARS
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,14 @@ async def _analyze(request: Request, task: Task, svc: Services, request_id: str,
         form_pairs, form_features = _split_features(upload.form, task)
         query_pairs, index_query = _split_index(query_pairs)
         form_pairs, index_form = _split_index(form_pairs)
+        query_pairs, name_query = _split_name(query_pairs)
+        form_pairs, name_form = _split_name(form_pairs)
         options = RequestOptions.parse(query_pairs, form_pairs)
+        to_index = index_form if index_form is not None else bool(index_query)
+        name = name_form if name_form is not None else name_query
+        if name is not None and not to_index:
+            raise InvalidOption("name= names the video in your library: send it with "
+                                "index=true.")
         features = _checked_features(features + form_features)
         if task != "summarize" and options.format == "jpeg":
             raise InvalidOption(f"format=jpeg (a contact sheet) is for /v1/summarize; "
@@ -69,11 +77,11 @@ async def _analyze(request: Request, task: Task, svc: Services, request_id: str,
         pipeline_options = options.to_pipeline()
         indexed: dict[str, Any] = {}  # video_id (and index_error) when asked to index
         with svc.admission:  # a slot once the body is in: a slow upload holds none
-            if index_form if index_form is not None else bool(index_query):
+            if to_index:
                 analyzed, indexed = await svc.library.analyze_and_add(
                     namespace, upload, task, pipeline_options, request_id=request_id,
                     timeout_s=svc.settings.request_timeout_s, read_cache=read_cache,
-                    started=started)
+                    started=started, name=name)
             else:
                 analyzed = await svc.analyzer.analyze(
                     upload, task, pipeline_options, request_id=request_id,
@@ -116,6 +124,19 @@ def _split_index(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], b
         else:
             raise InvalidOption(f"index must be true or false, got {value[:20]!r}.")
     return rest, index
+
+
+def _split_name(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str | None]:
+    """``name`` (the video's name in the library, with index=true), apart from the options."""
+    rest, name = [], None
+    for key, value in pairs:
+        if key != "name":
+            rest.append((key, value))
+        elif len(value) > MAX_NAME_CHARS:
+            raise InvalidOption(f"name is {len(value)} characters; at most {MAX_NAME_CHARS}.")
+        else:
+            name = value
+    return rest, name
 
 
 def _checked_features(features: list[str]) -> list[str]:

@@ -23,6 +23,8 @@ class IndexableOptions(RequestOptions):
     index: bool = Field(False, description="Also add the video to your library (as POST "
                         "/v1/videos does): the answer gains video_id, from the same "
                         "computation.")
+    name: str | None = Field(None, description="With index=true: the video's name in your "
+                             "library (its file name, say; at most 200 characters).")
 
 
 class AnalyzeOptions(IndexableOptions):

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app.analysis import Analyzer, RequestOptions, StoredVideo
+from app.analysis import Analyzed, Analyzer, RequestOptions, StoredVideo
+from app.errors import ServiceUnavailable
 from app.inference.pipeline import PipelineOptions
 from app.jobs.records import JobRecord
 
@@ -29,14 +30,19 @@ MIN_PROGRESS_STEP = 0.05
 
 ProgressHook = Callable[[float], Awaitable[None]]
 Execute = Callable[[JobRecord, Path, ProgressHook], Awaitable[dict[str, Any]]]
+# index=true: the library's analyze_and_add (given by app.service; the library is not ours to
+# import): (namespace, video, task, options, **analyze keywords) -> (answer, {"video_id", ...}).
+Indexer = Callable[..., Awaitable[tuple[Analyzed, dict[str, Any]]]]
 
 
 def pipeline_options(record: JobRecord) -> PipelineOptions:
     return RequestOptions.model_validate(record.options).to_pipeline()
 
 
-def analyzer_executor(analyzer: Analyzer, *, timeout_s: float) -> Execute:
-    """What a runner calls to compute a job: the cached answer, else the pipeline's."""
+def analyzer_executor(analyzer: Analyzer, *, timeout_s: float, indexer: Indexer | None = None
+                      ) -> Execute:
+    """What a runner calls to compute a job: the cached answer, else the pipeline's; with the
+    job's ``index_namespace``, through ``indexer``, which also adds the video to the library."""
 
     async def execute(record: JobRecord, path: Path, hook: ProgressHook) -> dict[str, Any]:
         progress = _RisingProgress(hook)
@@ -49,11 +55,22 @@ def analyzer_executor(analyzer: Analyzer, *, timeout_s: float) -> Execute:
             progress.offer(low + (high - low) * share)
 
         video = StoredVideo(path=path, sha256=record.sha256, size_bytes=record.size_bytes)
+        options = pipeline_options(record)
         try:
-            analyzed = await analyzer.analyze(video, record.task, pipeline_options(record),
-                                              request_id=record.id, timeout_s=timeout_s,
-                                              read_cache=record.read_cache, on_stage=on_stage,
-                                              on_progress=on_decode)
+            if record.index_namespace is not None:
+                if indexer is None:  # a worker without a shared library: say so, not skip it
+                    raise ServiceUnavailable(
+                        "This worker cannot reach the video library (set VIDEOBERT_VECTOR_URL "
+                        "to a Qdrant server for workers and API alike).",
+                        code="index_unavailable")
+                answer, indexed = await indexer(
+                    record.index_namespace, video, record.task, options, request_id=record.id,
+                    timeout_s=timeout_s, read_cache=record.read_cache, on_stage=on_stage,
+                    on_progress=on_decode, name=record.index_name)
+                return {**answer.body, **indexed}
+            analyzed = await analyzer.analyze(video, record.task, options, request_id=record.id,
+                                              timeout_s=timeout_s, read_cache=record.read_cache,
+                                              on_stage=on_stage, on_progress=on_decode)
         finally:
             progress.close()
         return analyzed.body

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from app.analysis import Analyzer, RequestOptions, StoredVideo, Task
 from app.errors import InvalidOption, JobNotFound, ServiceUnavailable
 from app.jobs.callbacks import CallbackPolicy, deliver
-from app.jobs.execute import Execute, analyzer_executor, pipeline_options
+from app.jobs.execute import Execute, Indexer, analyzer_executor, pipeline_options
 from app.jobs.queue import JobQueue, MemoryQueue, RedisStreamQueue
 from app.jobs.records import (
     TERMINAL,
@@ -53,7 +53,7 @@ TAKE_SOCKET_TIMEOUT_S = 10.0  # above the runner's blocking read (1 s)
 class JobManager:
     def __init__(self, *, settings: Settings, store: JobStore, queue: JobQueue,
                  uploads: UploadStore, analyzer: Analyzer, is_shared: bool,
-                 execute: Execute | None = None) -> None:
+                 execute: Execute | None = None, indexer: Indexer | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
@@ -62,21 +62,26 @@ class JobManager:
         self.is_shared = is_shared
         self.callbacks = CallbackPolicy(settings.callback_hosts)
         self.runner: JobRunner | None = None
-        self._execute = execute or analyzer_executor(analyzer, timeout_s=settings.job_timeout_s)
+        self._execute = execute or analyzer_executor(analyzer, timeout_s=settings.job_timeout_s,
+                                                     indexer=indexer)
+        self.can_index = indexer is not None
         self._background: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, analyzer: Analyzer) -> JobManager:
-        """Nothing connects or touches the disk here."""
+    def from_settings(cls, settings: Settings, analyzer: Analyzer,
+                      indexer: Indexer | None = None) -> JobManager:
+        """Nothing connects or touches the disk here. ``indexer``: how a job with index=true
+        adds its video to the library."""
         uploads = UploadStore(settings.jobs_dir or default_jobs_dir())
         url = settings.jobs_redis_url or settings.redis_url
         if url:
             client = jobs_redis_client(url)
             return cls(settings=settings, store=RedisJobStore(client, ttl_s=settings.job_ttl_s),
                        queue=RedisStreamQueue(client), uploads=uploads, analyzer=analyzer,
-                       is_shared=True)
+                       is_shared=True, indexer=indexer)
         return cls(settings=settings, store=MemoryJobStore(ttl_s=settings.job_ttl_s),
-                   queue=MemoryQueue(), uploads=uploads, analyzer=analyzer, is_shared=False)
+                   queue=MemoryQueue(), uploads=uploads, analyzer=analyzer, is_shared=False,
+                   indexer=indexer)
 
     @property
     def runs_in_api(self) -> bool:
@@ -112,7 +117,8 @@ class JobManager:
     # -- the API's calls ---------------------------------------------------------------------
     async def submit(self, *, task: Task, options: RequestOptions, upload: StoredVideo,
                      read_cache: bool = True, callback_url: str | None = None,
-                     request_id: str = "") -> JobRecord:
+                     request_id: str = "", index_namespace: str | None = None,
+                     index_name: str | None = None) -> JobRecord:
         """Create a job for a received upload (which is moved into the jobs folder).
 
         A video whose answer is cached completes at once, without queueing. Options, the
@@ -125,14 +131,23 @@ class JobManager:
             await self._require_a_worker()
         if callback_url is not None:
             self.callbacks.check_url(callback_url)
+        if index_namespace is not None:
+            if not self.can_index or not (self.runs_in_api or self.settings.library_is_shared):
+                raise ServiceUnavailable(
+                    "Jobs run in dedicated workers here, which cannot write this API's embedded "
+                    "library: set VIDEOBERT_VECTOR_URL to a Qdrant server to index jobs, or "
+                    "send the video to POST /v1/videos.", code="index_unavailable")
+            self.analyzer.require_text_encoder(options.model)  # the library's vectors need it
         record = JobRecord(
             id=new_job_id(), task=task, cache_key="", sha256=upload.sha256,
             size_bytes=upload.size_bytes, options=options.model_dump(mode="json"),
-            read_cache=read_cache, callback_url=callback_url, request_id=request_id)
+            read_cache=read_cache, callback_url=callback_url, request_id=request_id,
+            index_namespace=index_namespace, index_name=index_name)
         record.cache_key = self.analyzer.cache_key(upload.sha256, task,
                                                    pipeline_options(record))
+        # A cached answer completes at once, unless the video must still be indexed.
         cached = await self.analyzer.cached_answer(upload.sha256, task, pipeline_options(
-            record)) if read_cache else None
+            record)) if read_cache and index_namespace is None else None
         if cached is None:
             await self.analyzer.check_policy(upload)
         try:

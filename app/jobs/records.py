@@ -81,6 +81,8 @@ class JobRecord:
     error: dict[str, str] | None = None
     callback_url: str | None = None
     callback: str = ""  # "", "delivered", or "failed: <why>"
+    index_namespace: str | None = None  # index=true: the library namespace to add the video to
+    index_name: str | None = None  # and its name there
 
     # -- storage -----------------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
@@ -136,7 +138,7 @@ def decode_field(name: str, raw: str) -> Any:
         return raw != "0"
     if name == "status":
         return JobStatus(raw)
-    if name == "callback_url":
+    if name in ("callback_url", "index_namespace", "index_name"):
         return raw or None
     return raw
 

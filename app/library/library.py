@@ -21,11 +21,11 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from app.analysis import Analyzer, StoredVideo, Task
+from app.analysis import Analyzer, StageHook, StoredVideo, Task
 from app.analysis.analyzer import Analyzed
 from app.analysis.bodies import decode_vectors, from_index_body
 from app.errors import InvalidOption, NotFound, ServiceUnavailable
-from app.inference.pipeline import PipelineOptions
+from app.inference.pipeline import DecodeProgress, PipelineOptions
 from app.library.engine import Column, CueRow, ShotRow, VectorEngine, VideoRow
 from app.library.ids import is_video_id, video_id
 from app.library.tokens import PageTokens, query_scope
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_QUERY_CHARS = 1000
+MAX_NAME_CHARS = 200  # a video's name in listings (its file name, say)
 MAX_TOP_K = 100
 # A search ranks at most this many shots; ``page_info.total`` counts those above min_score.
 MAX_RESULTS = 1000
@@ -195,19 +196,22 @@ class Library:
 
     async def analyze_and_add(self, namespace: str, video: StoredVideo, task: Task,
                               options: PipelineOptions, *, request_id: str, timeout_s: float,
-                              read_cache: bool = True, started: float | None = None
-                              ) -> tuple[Analyzed, dict[str, Any]]:
+                              read_cache: bool = True, started: float | None = None,
+                              on_stage: StageHook | None = None,
+                              on_progress: DecodeProgress | None = None,
+                              name: str | None = None) -> tuple[Analyzed, dict[str, Any]]:
         """``index=true`` on an analysis endpoint: one "index" computation answers ``task``
         and fills the library entry. Returns the task's answer and what to add to it:
         ``video_id``, or ``video_id: None`` and ``index_error`` when the index is unavailable
         (the caller still gets the analysis)."""
         analyzed = await self._analyzer.analyze(video, "index", index_options(options),
                                                 request_id=request_id, timeout_s=timeout_s,
-                                                read_cache=read_cache, started=started)
+                                                read_cache=read_cache, started=started,
+                                                on_stage=on_stage, on_progress=on_progress)
         answer = Analyzed(from_index_body(analyzed.body, task, thumbnails=options.thumbnails),
                           analyzed.was_cached)
         try:
-            added = await self._add_analyzed(namespace, video, analyzed.body, options)
+            added = await self._add_analyzed(namespace, video, analyzed.body, options, name)
         except ServiceUnavailable as exc:
             if exc.code != "index_unavailable":
                 raise
@@ -215,12 +219,12 @@ class Library:
         return answer, {"video_id": added.video_id}
 
     async def _add_analyzed(self, namespace: str, video: StoredVideo, body: dict[str, Any],
-                            options: PipelineOptions) -> LibraryVideo:
+                            options: PipelineOptions, name: str | None) -> LibraryVideo:
         vid = video_id(namespace, video.sha256)
         key = (namespace, vid)
         self._indexing[key] = self._indexing.get(key, 0) + 1
         try:
-            return await self._store(namespace, vid, video, body, None, options)
+            return await self._store(namespace, vid, video, body, name, options)
         finally:
             self._indexing_done(key)
 

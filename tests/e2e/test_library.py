@@ -330,7 +330,7 @@ def test_an_analysis_can_index_what_it_analysed(client: TestClient, tmp_path: Pa
                              size=(320, 240)).read_bytes()
     plain = client.post("/v1/analyze", files={"video": ("e.mp4", data)}, headers=A)
     indexed = client.post("/v1/analyze", files={"video": ("e.mp4", data)},
-                          params={"index": "true"}, headers=A)
+                          params={"index": "true", "name": "edit.mp4"}, headers=A)
     assert indexed.status_code == 200, indexed.text
     body = indexed.json()
     vid = body.pop("video_id")
@@ -339,6 +339,10 @@ def test_an_analysis_can_index_what_it_analysed(client: TestClient, tmp_path: Pa
     assert {k: body[k] for k in same} == {k: plain.json()[k] for k in same}
     stored = client.get(f"/v1/videos/{vid}", headers=A).json()
     assert [s["start_s"] for s in stored["shots"]] == [s["start_s"] for s in body["shots"]]
+    assert stored["filename"] == "edit.mp4"
+    unnamed = client.post("/v1/analyze", files={"video": ("e.mp4", data)},
+                          params={"name": "edit.mp4"}, headers=A)
+    assert unnamed.status_code == 422 and "index=true" in unnamed.json()["error"]["message"]
     # The same options on another endpoint: the same computation, from the cache.
     again = client.post("/v1/classify", files={"video": ("e.mp4", data)},
                         data={"index": "true"}, headers=A)
@@ -347,6 +351,41 @@ def test_an_analysis_can_index_what_it_analysed(client: TestClient, tmp_path: Pa
     bad = client.post("/v1/classify", files={"video": ("e.mp4", data)},
                       params={"index": "maybe"}, headers=A)
     assert bad.status_code == 422
+    assert client.delete(f"/v1/videos/{vid}", headers=A).status_code == 200
+
+
+def test_a_job_can_index_what_it_analysed(client: TestClient, tmp_path: Path) -> None:
+    # Long videos go through /v1/jobs: index=true there adds them to the library too.
+    data = join_sample_clips(tmp_path / "job.mp4", [("carphone_pristine.mp4", 0.0, 2.0),
+                                                    ("bikes.mp4", 4.0, 6.0)],
+                             size=(320, 240)).read_bytes()
+    created = client.post("/v1/jobs", files={"video": ("j.mp4", data)},
+                          params={"task": "summarize", "index": "true", "name": "job.mp4"},
+                          headers=A)
+    assert created.status_code == 202, created.text
+    for _ in range(600):
+        job = client.get(created.json()["status_url"], headers=A).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    vid = result["video_id"]
+    assert "shots" in result and "video_labels" not in result and "shot_vectors" not in result
+    stored = client.get(f"/v1/videos/{vid}", headers=A)
+    assert stored.status_code == 200 and stored.json()["filename"] == "job.mp4"
+    assert [s["start_s"] for s in stored.json()["shots"]] == \
+        [s["start_s"] for s in result["shots"]]
+    assert client.get(f"/v1/videos/{vid}", headers=B).status_code == 404  # A's library only
+    # The same bytes again: the analysis is a cache hit, the entry the same.
+    again = client.post("/v1/jobs", files={"video": ("j.mp4", data)},
+                        params={"task": "analyze", "index": "true"}, headers=A)
+    for _ in range(600):
+        job = client.get(again.json()["status_url"], headers=A).json()
+        if job["status"] == "succeeded":
+            break
+        time.sleep(0.1)
+    assert job["result"]["video_id"] == vid
     assert client.delete(f"/v1/videos/{vid}", headers=A).status_code == 200
 
 

@@ -113,6 +113,9 @@ async def test_labels_reach_the_job(client: httpx.AsyncClient, clips: list[Path]
     ({"task": "classify", "callback_url": "https://example.com/hook"}, None, 422,
      "callback_not_allowed"),
     ({"task": "classify"}, b"not a video at all" * 10, 415, "unsupported_container"),
+    # The library's vectors need a text encoder: refused before anything is queued.
+    ({"task": "summarize", "index": "true"}, None, 422, "labels_not_supported"),
+    ({"task": "summarize", "index": "maybe"}, None, 422, "invalid_option"),
     ({"task": "classify"}, b"\0" * (3 * 1024 * 1024), 413, "payload_too_large"),
 ])
 async def test_submission_is_checked_like_the_sync_endpoints(

@@ -49,3 +49,10 @@ def test_kustomize_sets_the_name_of_every_image_of_ours() -> None:
                 if not ("/" in image or image in ("redis",)):
                     ours.add(image)
     assert ours == {OUR_IMAGE} and ours <= named
+
+
+def test_workers_index_into_the_apis_library() -> None:
+    # A job with index=true adds its video where the API searches: one Qdrant for both.
+    services = _load_all(ROOT / "docker-compose.yml")[0]["services"]
+    assert services["worker"]["environment"]["VIDEOBERT_VECTOR_URL"] == \
+        services["api"]["environment"]["VIDEOBERT_VECTOR_URL"]

@@ -180,6 +180,8 @@ def test_search_finds_a_shot_and_opens_its_video_there(page: Any, real_server: S
     page.fill("#search-input", "a bicycle")
     page.click("#search-form button")
     page.wait_for_selector(".hit")
+    # The library knows the file's name (the page sent it with index=true).
+    assert "bikes.mp4" in (page.locator(".hit").first.text_content() or "")
     page.locator(".hit").first.click()
     page.wait_for_selector(".shot")
     assert page.locator(".shot").count() == 6
@@ -209,6 +211,9 @@ def test_a_long_video_goes_through_a_job_with_its_progress(
     jobs = httpx.get(real_server.url + "/v1/jobs").json()["jobs"]
     assert [job["task"] for job in jobs][:1] == ["analyze"]
     assert page.locator(".shot").count() == 3
+    # A job adds its video to the library too, under the file's name.
+    videos = httpx.get(real_server.url + "/v1/videos").json()["videos"]
+    assert "long.mp4" in [v["filename"] for v in videos]
 
 
 def test_the_api_docs_render_with_nothing_from_outside(page: Any,

@@ -122,7 +122,10 @@ async function analyse(file) {
   try {
     const duration = await player.duration();
     const long = duration !== null && duration > JOB_ABOVE_S;
-    const body = long ? await analyseAsJob(file, labels) : await analyseNow(file, labels);
+    // Into the library under its file name, when asked (a search hit then names it).
+    const library = $("index-check").checked ? { index: "true", name: file.name } : {};
+    const body = long ? await analyseAsJob(file, labels, library)
+      : await analyseNow(file, labels, library);
     state.videoId = body.video_id || null;
     if (state.videoId) {
       state.files.set(state.videoId, file);
@@ -141,7 +144,7 @@ async function analyse(file) {
   }
 }
 
-async function analyseNow(file, labels) {
+async function analyseNow(file, labels, library) {
   const started = performance.now();
   let timer = null;
   const onUploadProgress = (share) => {
@@ -152,18 +155,18 @@ async function analyseNow(file, labels) {
       `${Math.round((performance.now() - started) / 1000)} s`), 500);
     progress("Analysing", null);
   };
-  const index = $("index-check").checked ? "true" : null;
   try {
     const features = "labels,shots,summary";
-    return await request("POST", `/v1/analyze?${analysisQuery(labels, { features, index })}`,
+    return await request("POST", `/v1/analyze?${analysisQuery(labels, { features, ...library })}`,
       { form: videoForm(file), onUploadProgress, onWait: waiting });
   } finally {
     clearInterval(timer);
   }
 }
 
-async function analyseAsJob(file, labels) {
-  const created = await request("POST", `/v1/jobs?${analysisQuery(labels, { task: "analyze" })}`,
+async function analyseAsJob(file, labels, library) {
+  const created = await request("POST",
+    `/v1/jobs?${analysisQuery(labels, { task: "analyze", ...library })}`,
     { form: videoForm(file), onWait: waiting,
       onUploadProgress: (share) => progress(`Uploading ${file.name}`, share) });
   progress("Queued", 0);
