@@ -13,6 +13,7 @@ import { renderTimeline } from "./timeline.js";
 // Longer videos go through /v1/jobs, whose progress can be shown while the service works.
 const JOB_ABOVE_S = 60;
 const JOB_POLL_MS = 1000;
+const MAX_NAME_CHARS = 200;
 
 const state = {
   file: null,          // the file open in the player
@@ -122,8 +123,10 @@ async function analyse(file) {
   try {
     const duration = await player.duration();
     const long = duration !== null && duration > JOB_ABOVE_S;
-    // Into the library under its file name, when asked (a search hit then names it).
-    const library = $("index-check").checked ? { index: "true", name: file.name } : {};
+    // Into the library under its file name (the API takes 200 characters), when asked: a
+    // search hit then names it.
+    const library = $("index-check").checked
+      ? { index: "true", name: file.name.slice(0, MAX_NAME_CHARS) } : {};
     const body = long ? await analyseAsJob(file, labels, library)
       : await analyseNow(file, labels, library);
     state.videoId = body.video_id || null;
