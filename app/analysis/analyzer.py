@@ -162,8 +162,7 @@ class Analyzer:
 
         async def compute() -> dict[str, Any]:
             with _own_link(video) as path:
-                result = await pipeline.run(path, core, deadline=deadline, want_summary=True,
-                                            want_labels=True, on_stage=on_stage,
+                result = await pipeline.run(path, core, deadline=deadline, on_stage=on_stage,
                                             on_progress=on_progress)
             if on_stage is not None:
                 await on_stage("analyzed")
@@ -210,7 +209,7 @@ class Analyzer:
 def _cache_key(pipeline: Pipeline, sha256: str, task: Task, options: PipelineOptions) -> str:
     runtime = pipeline.runtime(options.model)
     return make_cache_key(sha256, task, runtime.loaded.name, runtime.loaded.version,
-                          options.cache_options(task))
+                          options.cache_options())
 
 
 def _core(task: Task, options: PipelineOptions) -> tuple[Task, PipelineOptions]:

@@ -72,20 +72,17 @@ class PipelineOptions:
     # Each shot's vectors in text space and in feature space, for a library's index.
     shot_vectors: bool = False
 
-    def cache_options(self, endpoint: str) -> dict[str, object]:
-        """The options that change this endpoint's answer, for the cache key."""
-        common: dict[str, object] = {
+    def cache_options(self) -> dict[str, object]:
+        """The options that change the one computation's answer (labels, shots and summary),
+        for the cache key. Not the thumbnails: the analyzer decodes and caches them apart."""
+        return {
             "fps": self.fps, "max_frames": self.max_frames, "num_frames": self.num_frames,
             "mode": self.mode, "refine": self.refine_boundaries,
+            "top_k": self.top_k, "min_confidence": self.min_confidence,
+            "include_frames": self.include_frames, "labels": list(self.labels),
+            "label_set": self.label_set, "show_guesses": self.show_guesses,
+            "summary_ratio": self.summary_ratio, "num_keyframes": self.num_keyframes,
         }
-        if endpoint in ("classify", "analyze", "index"):
-            common.update(top_k=self.top_k, min_confidence=self.min_confidence,
-                          include_frames=self.include_frames, labels=list(self.labels),
-                          label_set=self.label_set, show_guesses=self.show_guesses)
-        if endpoint in ("summarize", "analyze", "index"):
-            # Not the thumbnails: the analyzer decodes and caches them on their own.
-            common.update(summary_ratio=self.summary_ratio, num_keyframes=self.num_keyframes)
-        return common
 
 
 @dataclass
@@ -168,20 +165,17 @@ class Pipeline:
         )
 
     async def run(self, path: Path, options: PipelineOptions, *, deadline: float,
-                  want_summary: bool, want_labels: bool = True,
                   on_stage: StageHook | None = None,
                   on_progress: DecodeProgress | None = None) -> PipelineResult:
-        """Decode, run the model, read out the answers. ``want_labels``: score the caller's
-        labels (every task but summarize; analyze wants both). ``on_stage`` hears "decoded" and
-        "inferred", ``on_progress`` how far a streaming decode is (the jobs and the CLI turn
-        them into progress)."""
+        """Decode, run the model, read out every answer: labels (the caller's own too), shots,
+        summary and subtitles; the analyzer cuts each task's body from them. ``on_stage`` hears
+        "decoded" and "inferred", ``on_progress`` how far a streaming decode is (the jobs and
+        the CLI turn them into progress)."""
         runtime = self.runtime(options.model)
-        if not want_summary:
-            runtime.loaded.require_classifier()
         timings: dict[str, float] = {}
         words: Words | None = None
         truncated: list[str] = []
-        if want_labels and (options.labels or options.label_set):
+        if options.labels or options.label_set:
             # Before the decode: an unknown label set is a 404 that costs nothing.
             started = time.monotonic()
             words, truncated = await asyncio.to_thread(words_for, runtime.loaded, options)
@@ -222,7 +216,7 @@ class Pipeline:
         timings["analysis_ms"] = (time.monotonic() - started) * 1000
 
         cues: list[Cue] = []
-        if want_summary and decoded.info.subtitle_streams:
+        if decoded.info.subtitle_streams:
             cues = await self._subtitles(path, deadline)
 
         return PipelineResult(
