@@ -28,18 +28,28 @@ ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
 
-class _CachedStaticFiles(StaticFiles):
+class CachedStaticFiles(StaticFiles):
+    """Starlette's static files with a Cache-Control header on what they find (the docs'
+    assets, the page's)."""
+
+    def __init__(self, *, directory: Path, cache_control: str) -> None:
+        super().__init__(directory=directory)
+        self.cache_control = cache_control
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         if response.status_code == 200:
-            response.headers["Cache-Control"] = "public, max-age=86400"
+            response.headers["Cache-Control"] = self.cache_control
+            response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 
 def mount_offline_docs(app: FastAPI) -> None:
     """Serve /docs, /docs/oauth2-redirect and /redoc with local assets. Create the app with
     ``docs_url=None, redoc_url=None`` first."""
-    app.mount(ASSETS_PATH, _CachedStaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    app.mount(ASSETS_PATH, CachedStaticFiles(directory=ASSETS_DIR,
+                                             cache_control="public, max-age=86400"),
+              name="docs-assets")
     title = app.title
 
     @app.get("/docs", include_in_schema=False)

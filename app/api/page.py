@@ -14,9 +14,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.responses import Response
-from starlette.types import Scope
+
+from app.api.docs_pages import CachedStaticFiles
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -52,23 +51,15 @@ def assets_digest(directory: Path = STATIC_DIR) -> str:
     return digest.hexdigest()[:12]
 
 
-class _ImmutableStaticFiles(StaticFiles):
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        if response.status_code == 200:
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-            response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
-
 def mount_page(app: FastAPI) -> None:
     """Serve the page at / and its assets under /static/<digest>/."""
     digest = assets_digest()
     assets_url = f"{STATIC_PREFIX}{digest}/"
     html = (WEB_DIR / "index.html").read_text(encoding="utf-8").replace(
         "{{ASSETS}}", assets_url)
-    app.mount(assets_url.rstrip("/"), _ImmutableStaticFiles(directory=STATIC_DIR),
-              name="page-assets")
+    app.mount(assets_url.rstrip("/"), CachedStaticFiles(
+        directory=STATIC_DIR, cache_control="public, max-age=31536000, immutable"),
+        name="page-assets")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> HTMLResponse:
