@@ -23,7 +23,7 @@ from app.errors import InvalidOption
 from app.jobs import JobManager, JobRecord
 from app.jobs.records import JobStatus
 from app.jobs.store import Cursor
-from app.library.library import MAX_NAME_CHARS
+from app.library.library import MAX_NAME_CHARS, checked_name
 
 router = APIRouter(tags=["jobs"])
 # What a job may compute: the synchronous endpoints' tasks ("index" belongs to the library).
@@ -116,9 +116,7 @@ async def create_job(request: Request, query: Annotated[JobOptions, Query()],
             raise InvalidOption("Say what to compute: task=classify, summarize or analyze.")
         analysis = RequestOptions.model_validate(
             options.model_dump(exclude={"task", "callback_url", "index", "name"}))
-        if options.name is not None and not options.index:
-            raise InvalidOption("name= names the video in your library: send it with "
-                                "index=true.")
+        checked_name(options.name, indexing=options.index)
         with svc.admission:  # a slot once the body is in: a slow upload holds none
             record = await jobs.submit(task=options.task, options=analysis, upload=upload,
                                        read_cache=read_cache,

@@ -22,11 +22,11 @@ from app.api.upload import BodyLimits, read_small_body, receive_upload
 from app.errors import BadRequest, InvalidOption, UnsupportedMedia
 from app.library import SearchQuery
 from app.library.library import (
-    MAX_NAME_CHARS,
     MAX_QUERY_CHARS,
     MAX_TOP_K,
     SEARCH_IN_DEFAULT,
     SearchIn,
+    checked_name,
 )
 from app.settings import Settings
 
@@ -102,8 +102,7 @@ async def add_video(request: Request, svc: ServicesDep, namespace: Namespace,
                               limits=BodyLimits.from_settings(svc.settings)) as upload:
         pairs = [*request.query_params.multi_items(), *upload.form]
         name = next((v for k, v in reversed(pairs) if k == "name"), None)
-        if name is not None and len(name) > MAX_NAME_CHARS:
-            raise InvalidOption(f"name is {len(name)} characters; at most {MAX_NAME_CHARS}.")
+        checked_name(name)
         options = RequestOptions.parse([(k, v) for k, v in pairs if k != "name"])
         with svc.admission:
             added = await svc.library.add(namespace, upload, options.to_pipeline(),

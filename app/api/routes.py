@@ -29,7 +29,7 @@ from app.api.schemas import (
 )
 from app.api.upload import BodyLimits, receive_upload
 from app.errors import InvalidOption, VideoBertError
-from app.library.library import MAX_NAME_CHARS
+from app.library.library import checked_name
 from app.service import Services
 
 log = logging.getLogger(__name__)
@@ -60,16 +60,18 @@ async def _analyze(request: Request, task: Task, svc: Services, request_id: str,
                               limits=BodyLimits.from_settings(svc.settings)) as upload:
         query_pairs, features = _split_features(request.query_params.multi_items(), task)
         form_pairs, form_features = _split_features(upload.form, task)
-        query_pairs, index_query = _split_index(query_pairs)
-        form_pairs, index_form = _split_index(form_pairs)
-        query_pairs, name_query = _split_name(query_pairs)
-        form_pairs, name_form = _split_name(form_pairs)
+        # index and name (the library's, not the analysis's); a form field wins over the query.
+        query_pairs, index_query = _split_field(query_pairs, "index")
+        form_pairs, index_form = _split_field(form_pairs, "index")
+        query_pairs, name_query = _split_field(query_pairs, "name")
+        form_pairs, name_form = _split_field(form_pairs, "name")
+        form_flag = _index_flag(index_form)
+        to_index = form_flag if form_flag is not None else bool(_index_flag(index_query))
+        names = name_query + name_form
+        for given in names:
+            checked_name(given, indexing=to_index)
+        name = names[-1] if names else None
         options = RequestOptions.parse(query_pairs, form_pairs)
-        to_index = index_form if index_form is not None else bool(index_query)
-        name = name_form if name_form is not None else name_query
-        if name is not None and not to_index:
-            raise InvalidOption("name= names the video in your library: send it with "
-                                "index=true.")
         features = _checked_features(features + form_features)
         if task != "summarize" and options.format == "jpeg":
             raise InvalidOption(f"format=jpeg (a contact sheet) is for /v1/summarize; "
@@ -111,32 +113,23 @@ def _split_features(pairs: Iterable[tuple[str, str]], task: Task
     return rest, features
 
 
-def _split_index(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool | None]:
-    """``index`` (true/false), apart from the analysis options; None when not given."""
-    rest, index = [], None
-    for key, value in pairs:
-        if key != "index":
-            rest.append((key, value))
-        elif value.strip().lower() in ("true", "1", "yes", "on"):
+def _split_field(pairs: list[tuple[str, str]], field: str
+                 ) -> tuple[list[tuple[str, str]], list[str]]:
+    """The values of ``field``, apart from the other pairs (the analysis options)."""
+    return [(k, v) for k, v in pairs if k != field], [v for k, v in pairs if k == field]
+
+
+def _index_flag(values: list[str]) -> bool | None:
+    """``index`` as true/false (the last value given); None when not given."""
+    index = None
+    for value in values:
+        if value.strip().lower() in ("true", "1", "yes", "on"):
             index = True
         elif value.strip().lower() in ("false", "0", "no", "off", ""):
             index = False
         else:
             raise InvalidOption(f"index must be true or false, got {value[:20]!r}.")
-    return rest, index
-
-
-def _split_name(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str | None]:
-    """``name`` (the video's name in the library, with index=true), apart from the options."""
-    rest, name = [], None
-    for key, value in pairs:
-        if key != "name":
-            rest.append((key, value))
-        elif len(value) > MAX_NAME_CHARS:
-            raise InvalidOption(f"name is {len(value)} characters; at most {MAX_NAME_CHARS}.")
-        else:
-            name = value
-    return rest, name
+    return index
 
 
 def _checked_features(features: list[str]) -> list[str]:

@@ -429,6 +429,18 @@ class Library:
 
 # -- records -----------------------------------------------------------------------------------
 
+def checked_name(name: str | None, *, indexing: bool = True) -> str | None:
+    """A video's name in the library as a request gives it: 422 when too long, or when sent
+    with an analysis that does not index (index=true is what the name is for)."""
+    if name is None:
+        return None
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidOption(f"name is {len(name)} characters; at most {MAX_NAME_CHARS}.")
+    if not indexing:
+        raise InvalidOption("name= names the video in your library: send it with index=true.")
+    return name
+
+
 def index_options(options: PipelineOptions) -> PipelineOptions:
     """The caller's options with the keyframe thumbnails that hits show (the "index" task
     itself makes the analyzer compute each shot's vectors)."""
